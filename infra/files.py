@@ -1,0 +1,207 @@
+"""JSONL records and atomic files: the on-disk contracts of DESIGN.md.
+
+- Records are UTF-8 JSONL, one object per line, each with a stable ``id``.
+- A file written by a long run is append-only; a rerun resumes after the last complete record.
+- Whole files and result directories are written under a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+class RecordError(ValueError):
+    """A malformed record; the message names the file and the line."""
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def read_jsonl(path: str | os.PathLike, *, allow_truncated_tail: bool = False) -> Iterator[dict[str, Any]]:
+    """Stream the objects of a JSONL (or gzipped JSONL) file.
+
+    Blank lines are skipped. A line that is not a JSON object raises :class:`RecordError` naming the file
+    and the 1-based line number. With ``allow_truncated_tail`` a last line with no newline that does not
+    parse (a record cut by a crash) is ignored instead.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    with _open_text(path) as handle:
+        previous: tuple[int, str] | None = None
+        for number, line in enumerate(handle, start=1):
+            if previous is not None and (record := _parse_line(path, *previous)) is not None:
+                yield record
+            previous = (number, line)
+        if previous is not None:
+            number, line = previous
+            if allow_truncated_tail and not line.endswith("\n"):
+                try:
+                    record = _parse_line(path, number, line)
+                except RecordError:
+                    return
+            else:
+                record = _parse_line(path, number, line)
+            if record is not None:
+                yield record
+
+
+def _parse_line(path: Path, number: int, line: str) -> dict[str, Any] | None:
+    text = line.strip()
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RecordError(f"{path}:{number}: not valid JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(value, dict):
+        raise RecordError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def load_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    return list(read_jsonl(path))
+
+
+def record_key(record: dict[str, Any], key_fields: tuple[str, ...]) -> tuple:
+    return tuple(record.get(field) for field in key_fields)
+
+
+def repair_and_scan(path: str | os.PathLike, key_fields: tuple[str, ...] = ("id",)) -> set[tuple]:
+    """Prepare an append-only file for resuming; return the keys of its complete records.
+
+    A last line cut by a crash (no newline, or not parseable) is removed from the file so that new records
+    start on a fresh line. A malformed line anywhere else is an error: that file was not written by us.
+    """
+    path = Path(path)
+    if not path.exists():
+        return set()
+    keys: set[tuple] = set()
+    good_end = 0
+    with open(path, "rb") as handle:
+        data = handle.read()
+    offset = 0
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        is_last = number == len(lines)
+        end = offset + len(raw) + (0 if is_last else 1)
+        if is_last:
+            # Bytes after the final newline: a truncated record (or nothing).
+            break
+        text = raw.decode("utf-8", errors="strict").strip() if raw.strip() else ""
+        if text:
+            record = _parse_line(path, number, text)
+            keys.add(record_key(record, key_fields))
+        good_end = end
+        offset = end
+    if good_end != len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(good_end)
+    return keys
+
+
+class JsonlAppender:
+    """Append-only JSONL writer; each record is flushed (and fsynced) as soon as it is written."""
+
+    def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self.path, "a", encoding="utf-8")
+        self._fsync = fsync
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.write_many([record])
+
+    def write_many(self, records: Iterable[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        if not text:
+            return
+        self._handle.write(text)
+        self._handle.flush()
+        if self._fsync:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _temporary_sibling(path: Path, suffix: str = "") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a whole file under a temporary name, then rename it into place."""
+    path = Path(path)
+    temporary = _temporary_sibling(path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, value: Any) -> Path:
+    return atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> Path:
+    return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise RecordError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+
+
+@contextlib.contextmanager
+def atomic_directory(final: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory that is renamed to ``final`` when the block ends without error.
+
+    On error the temporary directory is removed and ``final`` is left as it was. A finished directory is
+    never replaced unless ``overwrite`` is set.
+    """
+    final = Path(final)
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"{final}: already exists (pass overwrite to replace it)")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    if final.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        os.replace(final, trash / final.name)
+        os.replace(temporary, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(temporary, final)

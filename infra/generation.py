@@ -1,0 +1,327 @@
+"""Generation backends with one interface and identical output records.
+
+``hf`` runs transformers ``generate`` (batched, left padded; CPU or GPU); ``vllm`` runs ``vllm.LLM`` with
+``SamplingParams`` (LoRA through ``LoRARequest``, tensor parallelism). Both return, per prompt, ``n``
+:class:`Completion` records: text, finish reason, generated token count and latency.
+
+Sampling in ``hf`` is seeded per completion, not per batch: each row draws from its own generator, so a
+completion depends on its seed and its prompt only, never on the batch it landed in. That is what makes an
+interrupted and resumed run equal to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tqdm.auto import tqdm
+
+
+@dataclass
+class SamplingConfig:
+    """Decoding settings. Defaults are the paper's generative-eval settings (original code)."""
+
+    temperature: float = 0.9
+    top_p: float = 1.0
+    top_k: int = 50
+    max_new_tokens: int = 8192
+    n: int = 1
+    stop_strings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 turns it off), got {self.top_k}")
+        if self.max_new_tokens < 1 or self.n < 1:
+            raise ValueError("max_new_tokens and n must be at least 1")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str  # "stop" (end of turn or a stop string) or "length"
+    num_tokens: int
+    latency_s: float
+    sample_index: int = 0
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "response": self.text,
+            "finish_reason": self.finish_reason,
+            "num_tokens": self.num_tokens,
+            "latency_s": round(self.latency_s, 4),
+            "sample": self.sample_index,
+        }
+
+
+class GenerationBackend(Protocol):
+    def generate(
+        self, prompts: list[str], sampling: SamplingConfig, seeds: list[int] | None = None
+    ) -> list[list[Completion]]: ...
+
+
+def derive_seed(seed: int, key: str, sample: int = 0) -> int:
+    """A stable 63-bit seed for one completion, from the run seed, the item id and the sample index."""
+    digest = hashlib.sha256(f"{seed}\x00{key}\x00{sample}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def cut_at_stop(text: str, stop_strings: list[str]) -> tuple[str, bool]:
+    """Cut ``text`` at the earliest stop string (the stop string itself is dropped)."""
+    positions = [text.find(s) for s in stop_strings if s and s in text]
+    if not positions:
+        return text, False
+    return text[: min(positions)], True
+
+
+class _RowSampler:
+    """Logits processor that samples each row with its own generator, then forces that token.
+
+    Used with greedy decoding in ``generate``, so the argmax is the sampled token. Temperature, top-k and
+    top-p are transformers' own warpers, applied in the same order as its sampling path.
+    """
+
+    def __init__(self, sampling: SamplingConfig, row_seeds: list[int], device: Any):
+        import torch
+        from transformers.generation.logits_process import (
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        self.warpers = [TemperatureLogitsWarper(sampling.temperature)]
+        if sampling.top_k > 0:
+            self.warpers.append(TopKLogitsWarper(sampling.top_k))
+        if sampling.top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(sampling.top_p))
+        self.generators = []
+        for seed in row_seeds:
+            generator = torch.Generator(device=device)
+            generator.manual_seed(seed)
+            self.generators.append(generator)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        scores = scores.float()
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        probs = torch.softmax(scores, dim=-1)
+        forced = torch.full_like(scores, float("-inf"))
+        for row, generator in enumerate(self.generators):
+            token = torch.multinomial(probs[row], 1, generator=generator)
+            forced[row, token] = 0.0
+        return forced
+
+
+class HFBackend:
+    """transformers ``generate``: left-padded batches, stop tokens and strings, n samples per prompt."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        batch_size: int = 8,
+        stop_tokens: list[str] | None = None,
+        progress: bool = True,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        self.batch_size = batch_size
+        self.progress = progress
+        eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        for token in stop_tokens or []:
+            token_id = tokenizer.convert_tokens_to_ids(token)
+            if token_id is None or token_id == tokenizer.unk_token_id:
+                raise ValueError(f"stop token {token!r} is not in the tokenizer's vocabulary")
+            eos.append(token_id)
+        self.eos_token_ids = sorted(set(eos))
+
+    def generate(
+        self, prompts: list[str], sampling: SamplingConfig, seeds: list[int] | None = None
+    ) -> list[list[Completion]]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        seeds = seeds if seeds is not None else [derive_seed(0, str(i)) for i in range(len(prompts))]
+        if len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
+        results: list[list[Completion]] = []
+        device = next(self.model.parameters()).device
+        pad_id = self.tokenizer.pad_token_id
+        # Rows are (prompt, sample) pairs; a batch holds at most batch_size rows.
+        prompts_per_batch = max(1, self.batch_size // sampling.n)
+        bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress, leave=False)
+        for start in range(0, len(prompts), prompts_per_batch):
+            batch_prompts = prompts[start : start + prompts_per_batch]
+            batch_seeds = seeds[start : start + prompts_per_batch]
+            rows = [p for p in batch_prompts for _ in range(sampling.n)]
+            row_seeds = [derive_seed(s, "row", j) for s in batch_seeds for j in range(sampling.n)]
+            encoded = self.tokenizer(rows, return_tensors="pt", padding=True, add_special_tokens=False).to(
+                device
+            )
+            config = GenerationConfig(
+                max_new_tokens=sampling.max_new_tokens,
+                do_sample=False,
+                eos_token_id=self.eos_token_ids,
+                pad_token_id=pad_id,
+                stop_strings=sampling.stop_strings or None,
+            )
+            processors = LogitsProcessorList()
+            if not sampling.greedy:
+                processors.append(_RowSampler(sampling, row_seeds, device))
+            started = time.perf_counter()
+            with torch.no_grad():
+                output = self.model.generate(
+                    **encoded,
+                    generation_config=config,
+                    logits_processor=processors,
+                    tokenizer=self.tokenizer if sampling.stop_strings else None,
+                )
+            latency = time.perf_counter() - started
+            new_tokens = output[:, encoded["input_ids"].shape[1] :]
+            for p in range(len(batch_prompts)):
+                completions = []
+                for j in range(sampling.n):
+                    ids = new_tokens[p * sampling.n + j].tolist()
+                    completions.append(self._finish(ids, sampling, latency, j))
+                results.append(completions)
+            bar.update(len(batch_prompts))
+        bar.close()
+        return results
+
+    def _finish(self, ids: list[int], sampling: SamplingConfig, latency: float, sample: int) -> Completion:
+        hit_eos = False
+        for position, token in enumerate(ids):
+            if token in self.eos_token_ids:
+                ids, hit_eos = ids[: position + 1], True
+                break
+        else:
+            pad_id = self.tokenizer.pad_token_id
+            while ids and ids[-1] == pad_id and pad_id not in self.eos_token_ids:
+                ids = ids[:-1]
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        text, hit_stop = cut_at_stop(text, sampling.stop_strings)
+        reason = "stop" if hit_eos or hit_stop else "length"
+        return Completion(
+            text=text, finish_reason=reason, num_tokens=len(ids), latency_s=latency, sample_index=sample
+        )
+
+
+class VLLMBackend:
+    """vLLM offline inference (``LLM.generate``); written to vLLM's documented API and skipped on CPU."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        adapter: str | None = None,
+        tensor_parallel_size: int = 1,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        stop_tokens: list[str] | None = None,
+        max_lora_rank: int = 64,
+        gpu_memory_utilization: float = 0.9,
+    ):
+        from vllm import LLM
+
+        self.llm = LLM(
+            model=model,
+            tokenizer=model,
+            tensor_parallel_size=tensor_parallel_size,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            enable_lora=adapter is not None,
+            max_lora_rank=max_lora_rank,
+            gpu_memory_utilization=gpu_memory_utilization,
+        )
+        tokenizer = self.llm.get_tokenizer()
+        self.stop_token_ids = [tokenizer.convert_tokens_to_ids(t) for t in stop_tokens or []]
+        self.lora_request = None
+        if adapter is not None:
+            from vllm.lora.request import LoRARequest
+
+            self.lora_request = LoRARequest("adapter", 1, adapter)
+
+    def generate(
+        self, prompts: list[str], sampling: SamplingConfig, seeds: list[int] | None = None
+    ) -> list[list[Completion]]:
+        from vllm import SamplingParams
+
+        seeds = seeds if seeds is not None else [derive_seed(0, str(i)) for i in range(len(prompts))]
+        params = [
+            SamplingParams(
+                n=sampling.n,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                top_k=sampling.top_k if sampling.top_k > 0 else -1,
+                max_tokens=sampling.max_new_tokens,
+                stop=sampling.stop_strings or None,
+                stop_token_ids=self.stop_token_ids or None,
+                seed=seed % (2**31),
+            )
+            for seed in seeds
+        ]
+        started = time.perf_counter()
+        outputs = self.llm.generate(prompts, params, lora_request=self.lora_request, use_tqdm=True)
+        latency = (time.perf_counter() - started) / max(1, len(prompts))
+        return [
+            [
+                Completion(
+                    text=choice.text,
+                    finish_reason="length" if choice.finish_reason == "length" else "stop",
+                    num_tokens=len(choice.token_ids),
+                    latency_s=latency,
+                    sample_index=j,
+                )
+                for j, choice in enumerate(output.outputs)
+            ]
+            for output in outputs
+        ]
+
+
+@dataclass
+class BackendConfig:
+    backend: str = "hf"
+    batch_size: int = 8
+    dtype: str = "auto"
+    device: str = "auto"
+    tensor_parallel_size: int = 1
+
+
+def make_backend(
+    model: str, config: BackendConfig, *, adapter: str | None = None, stop_tokens: list[str] | None = None
+) -> GenerationBackend:
+    """Build the backend named in ``config`` for a model directory or hub id (plus an optional adapter)."""
+    if config.backend == "hf":
+        from infra.modeling import load_model, load_tokenizer
+
+        loaded = load_model(model, adapter=adapter, dtype=config.dtype, device=config.device)
+        tokenizer = load_tokenizer(adapter if adapter and _has_tokenizer(adapter) else model)
+        return HFBackend(loaded, tokenizer, batch_size=config.batch_size, stop_tokens=stop_tokens)
+    if config.backend == "vllm":
+        return VLLMBackend(
+            model,
+            adapter=adapter,
+            tensor_parallel_size=config.tensor_parallel_size,
+            dtype=config.dtype,
+            stop_tokens=stop_tokens,
+        )
+    raise ValueError(f"backend {config.backend!r}: expected hf or vllm")
+
+
+def _has_tokenizer(path: str) -> bool:
+    from pathlib import Path
+
+    return (Path(path) / "tokenizer_config.json").exists()

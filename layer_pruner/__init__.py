@@ -1,0 +1,1 @@
+"""Layer pruning: choose decoder blocks to remove and materialize the pruned model."""

@@ -1,0 +1,186 @@
+"""Greedy iterative pruning (paper Algorithm 1) and the single-layer sweep (paper Figure 1).
+
+Candidates are made in memory (:func:`layer_pruner.inmemory.layers_removed`); no checkpoint is written per
+candidate. Each candidate's result is saved as soon as it finishes, as one JSON file, so that
+
+- a rerun resumes without recomputing finished candidates, and
+- a SLURM array can evaluate one candidate per task (``candidate_index``) and a final run merges them.
+
+A scorer maps a (model, tokenizer) to ``{task: {"score": float, "items": [...]}}``; the eval stage's
+generative scoring provides it (:mod:`eval.scoring`), tests pass constructed ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from infra.files import atomic_write_json, atomic_write_jsonl, read_json
+from layer_pruner.inmemory import layers_removed
+
+Scorer = Callable[[Any, Any], dict[str, dict[str, Any]]]
+
+
+class SearchStateError(ValueError):
+    pass
+
+
+def normalized_score(scores: dict[str, float], baseline: dict[str, float]) -> float:
+    """Mean over tasks of score / unpruned score (a task the unpruned model scores 0 on counts as 0)."""
+    ratios = [scores[task] / baseline[task] if baseline[task] > 0 else 0.0 for task in baseline]
+    return sum(ratios) / len(ratios)
+
+
+def _task_scores(result: dict[str, dict[str, Any]]) -> dict[str, float]:
+    return {task: float(value["score"]) for task, value in result.items()}
+
+
+@dataclass
+class GreedySearch:
+    """Algorithm 1 with its state in ``state_dir``; ``settings`` must match on resume."""
+
+    model: Any
+    tokenizer: Any
+    scorer: Scorer
+    n: int
+    state_dir: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    protected: tuple[int, ...] = (0,)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        settings_path = self.state_dir / "search.json"
+        if settings_path.exists():
+            saved = read_json(settings_path)
+            if saved != self.settings:
+                changed = sorted(
+                    k for k in set(saved) | set(self.settings) if saved.get(k) != self.settings.get(k)
+                )
+                raise SearchStateError(
+                    f"{settings_path}: the saved search used other settings ({', '.join(changed)}); "
+                    "use a new state directory"
+                )
+        else:
+            atomic_write_json(settings_path, self.settings)
+        self.num_layers = len(_layers(self.model))
+        self.evaluations = 0
+
+    def _evaluate(self, path: Path, removed: list[int]) -> dict[str, float]:
+        if path.exists():
+            return read_json(path)["scores"]
+        with layers_removed(self.model, removed):
+            result = self.scorer(self.model, self.tokenizer)
+        self.evaluations += 1
+        scores = _task_scores(result)
+        atomic_write_json(path, {"removed": removed, "scores": scores})
+        return scores
+
+    def baseline(self) -> dict[str, float]:
+        path = self.state_dir / "baseline.json"
+        if path.exists():
+            return read_json(path)["scores"]
+        scores = _task_scores(self.scorer(self.model, self.tokenizer))
+        self.evaluations += 1
+        atomic_write_json(path, {"removed": [], "scores": scores})
+        return scores
+
+    def candidates(self, removed: list[int]) -> list[int]:
+        return [i for i in range(self.num_layers) if i not in removed and i not in self.protected]
+
+    def step_dir(self, step: int) -> Path:
+        return self.state_dir / f"step_{step:02d}"
+
+    def run(self, candidate_index: int | None = None) -> tuple[list[int], list[dict[str, Any]]]:
+        """Run (or resume) the search. With ``candidate_index``, evaluate only that candidate of the first
+        unfinished step and return (an array task); the run without it completes the search."""
+        baseline = self.baseline()
+        removed: list[int] = []
+        history: list[dict[str, Any]] = []
+        for step in range(1, self.n + 1):
+            step_dir = self.step_dir(step)
+            step_dir.mkdir(exist_ok=True)
+            candidates = self.candidates(removed)
+            if candidate_index is not None:
+                missing = [c for c in candidates if not (step_dir / f"layer_{c:03d}.json").exists()]
+                if missing:
+                    if candidate_index < len(candidates):
+                        layer = candidates[candidate_index]
+                        self._evaluate(step_dir / f"layer_{layer:03d}.json", sorted(removed + [layer]))
+                    return removed, history
+            results = {}
+            for layer in tqdm(
+                candidates, desc=f"iterative step {step}/{self.n}", disable=not self.progress, leave=False
+            ):
+                scores = self._evaluate(step_dir / f"layer_{layer:03d}.json", sorted(removed + [layer]))
+                results[layer] = normalized_score(scores, baseline)
+            # Highest normalized score wins; ties go to the later layer.
+            best = max(results, key=lambda layer: (results[layer], layer))
+            removed.append(best)
+            history.append(
+                {
+                    "step": step,
+                    "removed": best,
+                    "score": results[best],
+                    "candidates": {str(k): v for k, v in results.items()},
+                }
+            )
+        return removed, history
+
+
+def _layers(model: Any) -> Any:
+    from infra.modeling import decoder_layers
+
+    return decoder_layers(model)
+
+
+def single_layer_sweep(
+    model: Any,
+    tokenizer: Any,
+    scorer: Scorer,
+    output_dir: Path,
+    *,
+    layers: list[int] | None = None,
+    skip_first: bool = True,
+    progress: bool = True,
+) -> dict[int, dict[str, float]]:
+    """Remove each layer alone; write ``layer_XXX.json`` (scores) and ``layer_XXX.<task>.jsonl`` (responses).
+
+    ``layers`` restricts the sweep (one per SLURM array task); finished layers are skipped on rerun.
+    The unpruned model's scores go to ``baseline.json``.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    num_layers = len(_layers(model))
+    if layers is None:
+        layers = list(range(1 if skip_first else 0, num_layers))
+        targets = [None, *layers]
+    else:
+        targets = list(layers)
+    results: dict[int, dict[str, float]] = {}
+    for layer in tqdm(targets, desc="single-layer sweep", disable=not progress):
+        name = "baseline" if layer is None else f"layer_{layer:03d}"
+        path = output_dir / f"{name}.json"
+        if path.exists():
+            if layer is not None:
+                results[layer] = read_json(path)["scores"]
+            continue
+        if layer is None:
+            result = scorer(model, tokenizer)
+        else:
+            if not 0 <= layer < num_layers:
+                raise ValueError(f"layer {layer} out of range (the model has {num_layers} layers)")
+            with layers_removed(model, [layer]):
+                result = scorer(model, tokenizer)
+        for task, value in result.items():
+            atomic_write_jsonl(output_dir / f"{name}.{task}.jsonl", value.get("items", []))
+        scores = _task_scores(result)
+        atomic_write_json(path, {"removed": [] if layer is None else [layer], "scores": scores})
+        if layer is not None:
+            results[layer] = scores
+    return results

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs whatever is missing, then runs the test suite offline on CPU.
+#   bash scripts/run_tests.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup_env.sh
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+python -m pytest "$@"

@@ -1,0 +1,45 @@
+"""Test kit: offline settings and tiny random models of every supported architecture."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from infra.paths import REPO_ROOT  # noqa: E402
+from infra.tiny_models import ARCHITECTURES, TinyModelSpec, build_tiny_model, tiny_model_spec  # noqa: E402
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (see DESIGN.md: ../shared/data)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """Tiny random models (8 layers) of Llama, Qwen2, Mistral and Gemma2, saved as HF directories."""
+    import torch
+
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("tiny_models")
+    paths = {}
+    for arch in ARCHITECTURES:
+        paths[arch] = root / arch
+        build_tiny_model(TinyModelSpec(arch=arch, num_layers=8), paths[arch])
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_specs(tiny_models) -> dict:
+    return {arch: tiny_model_spec(arch, path) for arch, path in tiny_models.items()}

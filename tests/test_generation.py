@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from infra.generation import HFBackend, SamplingConfig, cut_at_stop, derive_seed
+from infra.modeling import load_model, load_tokenizer
+
+PROMPTS = ["Question: What is 2 + 3?\nAnswer:", "def add(x, y):", "The council met on", "Hello"]
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_models):
+    path = str(tiny_models["llama"])
+    return HFBackend(
+        load_model(path, dtype="float32", device="cpu"), load_tokenizer(path), batch_size=4, progress=False
+    )
+
+
+def texts(results):
+    return [[c.text for c in completions] for completions in results]
+
+
+def test_same_seed_same_text_regardless_of_batching(backend):
+    sampling = SamplingConfig(temperature=1.0, top_k=0, max_new_tokens=12)
+    seeds = [derive_seed(7, str(i)) for i in range(len(PROMPTS))]
+    first = backend.generate(PROMPTS, sampling, seeds)
+    backend.batch_size = 1
+    try:
+        again = backend.generate(PROMPTS, sampling, seeds)
+    finally:
+        backend.batch_size = 4
+    assert texts(first) == texts(again)
+    other = backend.generate(PROMPTS, sampling, [derive_seed(8, str(i)) for i in range(len(PROMPTS))])
+    assert texts(other) != texts(first)
+    assert all(c.num_tokens == 12 and c.finish_reason == "length" for cs in first for c in cs)
+
+
+def test_n_samples_per_prompt(backend):
+    sampling = SamplingConfig(temperature=1.0, top_k=0, max_new_tokens=10, n=3)
+    results = backend.generate(PROMPTS[:2], sampling, [1, 2])
+    assert [len(cs) for cs in results] == [3, 3]
+    assert [c.sample_index for c in results[0]] == [0, 1, 2]
+    assert len({c.text for c in results[0]}) == 3  # three different draws
+
+
+def test_greedy_is_deterministic(backend):
+    sampling = SamplingConfig(temperature=0.0, max_new_tokens=8)
+    assert texts(backend.generate(PROMPTS, sampling)) == texts(
+        backend.generate(PROMPTS, sampling, [9, 9, 9, 9])
+    )
+
+
+def test_stop_strings_cut_the_text(backend):
+    sampling = SamplingConfig(temperature=0.0, max_new_tokens=16)
+    full = backend.generate(PROMPTS[:1], sampling)[0][0]
+    assert len(full.text) > 4
+    stop = full.text[2:4]
+    cut = backend.generate(
+        PROMPTS[:1], SamplingConfig(temperature=0.0, max_new_tokens=16, stop_strings=[stop])
+    )
+    completion = cut[0][0]
+    assert completion.finish_reason == "stop"
+    assert completion.text == full.text[: full.text.find(stop)]
+    assert stop not in completion.text
+    assert completion.num_tokens < 16
+
+
+def test_eos_ends_with_stop_reason(tiny_models):
+    path = str(tiny_models["qwen2"])
+    model, tokenizer = load_model(path, dtype="float32", device="cpu"), load_tokenizer(path)
+    # Make the end-of-turn token the only likely one: generation must end there.
+    import torch
+
+    with torch.no_grad():
+        model.lm_head.bias = None
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[tokenizer.eos_token_id] = 1.0
+    result = HFBackend(model, tokenizer, progress=False).generate(["hi"], SamplingConfig(temperature=0.0))
+    assert result[0][0].finish_reason == "stop"
+    assert result[0][0].num_tokens == 1
+    assert result[0][0].text == ""
+
+
+def test_cut_at_stop_picks_earliest():
+    assert cut_at_stop("abc###def```", ["```", "###"]) == ("abc", True)
+    assert cut_at_stop("abc", ["x"]) == ("abc", False)
+
+
+def test_derive_seed_is_stable():
+    assert derive_seed(1, "gsm8k/3", 0) == derive_seed(1, "gsm8k/3", 0)
+    assert derive_seed(1, "gsm8k/3", 0) != derive_seed(1, "gsm8k/3", 1)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (GPU extra)")
+def test_vllm_backend_matches_record_shape(tiny_models):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("vllm needs a CUDA device")
+    from infra.generation import VLLMBackend
+
+    backend = VLLMBackend(str(tiny_models["llama"]), dtype="float32", max_model_len=512)
+    results = backend.generate(PROMPTS, SamplingConfig(temperature=0.9, max_new_tokens=8, n=2), [1, 2, 3, 4])
+    assert [len(cs) for cs in results] == [2, 2, 2, 2]
+    assert all(c.finish_reason in ("stop", "length") and 0 < c.num_tokens <= 8 for cs in results for c in cs)
