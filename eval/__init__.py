@@ -1,0 +1,1 @@
+"""Evaluation: generative benchmarks (GSM8K, HumanEval+, MBPP+, XSUM), lm-eval classification, retention."""
