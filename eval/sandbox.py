@@ -57,9 +57,16 @@ class ExecutionJob:
 
     def payload(self) -> dict[str, Any]:
         return {
-            "code": self.code, "test": self.test, "entry_point": self.entry_point, "inputs": self.inputs,
-            "expected": self.expected, "reference": self.reference, "atol": self.atol, "oracle": self.oracle,
-            "memory_bytes": self.memory_bytes, "cpu_seconds": max(1, int(self.timeout_s) + 1),
+            "code": self.code,
+            "test": self.test,
+            "entry_point": self.entry_point,
+            "inputs": self.inputs,
+            "expected": self.expected,
+            "reference": self.reference,
+            "atol": self.atol,
+            "oracle": self.oracle,
+            "memory_bytes": self.memory_bytes,
+            "cpu_seconds": max(1, int(self.timeout_s) + 1),
         }
 
 
@@ -98,11 +105,32 @@ def execute(job: ExecutionJob) -> ExecutionResult:
         job_path = root_path / "job.pickle"  # pickle keeps tuples and sets in MBPP+ inputs
         result_path = root_path / "result.json"
         job_path.write_bytes(pickle.dumps(job.payload()))
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir), "PYTHONHASHSEED": "0",
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
-        command = [*_network_namespace_prefix(), sys.executable, "-I", str(CHILD), str(job_path), str(result_path)]
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(workdir),
+            "TMPDIR": str(workdir),
+            "PYTHONHASHSEED": "0",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "LANG": "C.UTF-8",
+        }
+        command = [
+            *_network_namespace_prefix(),
+            sys.executable,
+            "-I",
+            str(CHILD),
+            str(job_path),
+            str(result_path),
+        ]
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         timed_out = False
         try:
             process.wait(timeout=job.timeout_s + 2.0)  # + interpreter start-up and reference outputs
@@ -116,7 +144,9 @@ def execute(job: ExecutionJob) -> ExecutionResult:
             return ExecutionResult(result["outcome"], result.get("detail", ""))
         if timed_out or process.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
             return ExecutionResult("timeout", f"no result within {job.timeout_s:g}s")
-        return ExecutionResult("runtime_error", f"the program ended without a result (exit {process.returncode})")
+        return ExecutionResult(
+            "runtime_error", f"the program ended without a result (exit {process.returncode})"
+        )
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -127,9 +157,19 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def execute_many(jobs: list[ExecutionJob], *, workers: int | None = None, progress: bool = True) -> list[ExecutionResult]:
+def execute_many(
+    jobs: list[ExecutionJob], *, workers: int | None = None, progress: bool = True
+) -> list[ExecutionResult]:
     """Run jobs in parallel (``workers`` defaults to the number of CPUs); results in job order."""
     workers = workers or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(execute, jobs), total=len(jobs), desc="execute", unit="item",
-                         disable=not progress, leave=False))
+        return list(
+            tqdm(
+                pool.map(execute, jobs),
+                total=len(jobs),
+                desc="execute",
+                unit="item",
+                disable=not progress,
+                leave=False,
+            )
+        )

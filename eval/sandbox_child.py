@@ -120,12 +120,62 @@ def install_guard(workdir, memory_bytes, cpu_seconds):
         return refuse
 
     for name in (
-        "kill", "killpg", "fork", "forkpty", "vfork", "system", "popen", "execv", "execve", "execl", "execle",
-        "execlp", "execlpe", "execvp", "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve",
-        "spawnvp", "spawnvpe", "posix_spawn", "posix_spawnp", "remove", "unlink", "rmdir", "removedirs",
-        "rename", "renames", "replace", "truncate", "ftruncate", "chmod", "chown", "lchown", "fchmod", "fchown",
-        "link", "symlink", "putenv", "unsetenv", "setuid", "setgid", "seteuid", "setegid", "chdir", "fchdir",
-        "chroot", "mkfifo", "mknod", "setsid", "setpgid", "plock", "nice",
+        "kill",
+        "killpg",
+        "fork",
+        "forkpty",
+        "vfork",
+        "system",
+        "popen",
+        "execv",
+        "execve",
+        "execl",
+        "execle",
+        "execlp",
+        "execlpe",
+        "execvp",
+        "execvpe",
+        "spawnl",
+        "spawnle",
+        "spawnlp",
+        "spawnlpe",
+        "spawnv",
+        "spawnve",
+        "spawnvp",
+        "spawnvpe",
+        "posix_spawn",
+        "posix_spawnp",
+        "remove",
+        "unlink",
+        "rmdir",
+        "removedirs",
+        "rename",
+        "renames",
+        "replace",
+        "truncate",
+        "ftruncate",
+        "chmod",
+        "chown",
+        "lchown",
+        "fchmod",
+        "fchown",
+        "link",
+        "symlink",
+        "putenv",
+        "unsetenv",
+        "setuid",
+        "setgid",
+        "seteuid",
+        "setegid",
+        "chdir",
+        "fchdir",
+        "chroot",
+        "mkfifo",
+        "mknod",
+        "setsid",
+        "setpgid",
+        "plock",
+        "nice",
     ):
         if hasattr(os, name):
             setattr(os, name, disabled(f"os.{name}"))
@@ -140,8 +190,21 @@ def install_guard(workdir, memory_bytes, cpu_seconds):
     for name in ("socket", "create_connection", "create_server", "socketpair", "fromfd"):
         setattr(socket, name, disabled(f"socket.{name}"))
     # Modules that would reach around the guard are made unimportable.
-    for name in ("ctypes", "_ctypes", "multiprocessing", "_posixsubprocess", "pty", "resource", "_socket",
-                 "urllib.request", "http.client", "ftplib", "telnetlib", "smtplib", "asyncio"):
+    for name in (
+        "ctypes",
+        "_ctypes",
+        "multiprocessing",
+        "_posixsubprocess",
+        "pty",
+        "resource",
+        "_socket",
+        "urllib.request",
+        "http.client",
+        "ftplib",
+        "telnetlib",
+        "smtplib",
+        "asyncio",
+    ):
         sys.modules[name] = None
     builtins.exit = builtins.quit = disabled("exit")
 
@@ -172,7 +235,11 @@ def run(job):
                 exact = out == expected or _special_oracle(job, out, expected, args)
                 assert exact or (tolerance and close_enough(out, expected, tolerance)), "output differs"
     except BaseException as error:  # noqa: BLE001 - every failure of untrusted code is an outcome
-        if isinstance(error, KeyError) and job.get("inputs") is not None and job["entry_point"] not in namespace:
+        if (
+            isinstance(error, KeyError)
+            and job.get("inputs") is not None
+            and job["entry_point"] not in namespace
+        ):
             return OUTCOME_UNDEFINED, f"name {job['entry_point']!r} is not defined"
         return classify_exception(error), f"{type(error).__name__}: {error}"[:500]
     return OUTCOME_PASSED, ""

@@ -64,21 +64,37 @@ class CodeOptions:
 def code_job(item: TaskItem, code: str, options: CodeOptions) -> ExecutionJob:
     fields = item.fields
     if item.task == "humaneval":
-        return ExecutionJob(code=code, test=f"{fields['test']}\ncheck({fields['entry_point']})\n",
-                            timeout_s=options.timeout_s, memory_bytes=options.memory_bytes)
+        return ExecutionJob(
+            code=code,
+            test=f"{fields['test']}\ncheck({fields['entry_point']})\n",
+            timeout_s=options.timeout_s,
+            memory_bytes=options.memory_bytes,
+        )
     if options.mbpp_mode == "plus":
         from evalplus.data.mbpp import mbpp_deserialize_inputs
 
         if fields.get("base_input") is None:
             raise ValueError(f"{item.id}: plus mode needs evalplus's base_input/plus_input fields")
-        inputs = mbpp_deserialize_inputs(item.id, list(fields["base_input"]) + list(fields["plus_input"] or []))
-        return ExecutionJob(code=code, entry_point=fields["entry_point"], inputs=inputs,
-                            reference=fields["canonical_solution"], atol=fields["atol"],
-                            oracle=_mbpp_oracle(fields["entry_point"]), timeout_s=options.plus_timeout_s,
-                            memory_bytes=options.memory_bytes)
+        inputs = mbpp_deserialize_inputs(
+            item.id, list(fields["base_input"]) + list(fields["plus_input"] or [])
+        )
+        return ExecutionJob(
+            code=code,
+            entry_point=fields["entry_point"],
+            inputs=inputs,
+            reference=fields["canonical_solution"],
+            atol=fields["atol"],
+            oracle=_mbpp_oracle(fields["entry_point"]),
+            timeout_s=options.plus_timeout_s,
+            memory_bytes=options.memory_bytes,
+        )
     imports = "\n".join(fields.get("test_imports") or [])
-    return ExecutionJob(code=code, test=f"{imports}\n{fields['assertion']}\n", timeout_s=options.timeout_s,
-                        memory_bytes=options.memory_bytes)
+    return ExecutionJob(
+        code=code,
+        test=f"{imports}\n{fields['assertion']}\n",
+        timeout_s=options.timeout_s,
+        memory_bytes=options.memory_bytes,
+    )
 
 
 def _mbpp_oracle(entry_point: str) -> str | None:
@@ -96,8 +112,9 @@ def _mbpp_oracle(entry_point: str) -> str | None:
     return None
 
 
-def score_code(items: list[TaskItem], texts: list[str], options: CodeOptions | None = None,
-               progress: bool = True) -> list[dict[str, Any]]:
+def score_code(
+    items: list[TaskItem], texts: list[str], options: CodeOptions | None = None, progress: bool = True
+) -> list[dict[str, Any]]:
     """Execute each text's code against its item's tests; ``texts`` include the assistant prefix."""
     options = options or CodeOptions()
     results: list[dict[str, Any] | None] = [None] * len(items)
@@ -110,13 +127,22 @@ def score_code(items: list[TaskItem], texts: list[str], options: CodeOptions | N
         jobs.append(code_job(item, code, options))
         positions.append(position)
     for position, result in zip(positions, execute_many(jobs, workers=options.workers, progress=progress)):
-        results[position] = {"score": 1.0 if result.passed else 0.0, "outcome": result.outcome,
-                             "detail": result.detail}
+        results[position] = {
+            "score": 1.0 if result.passed else 0.0,
+            "outcome": result.outcome,
+            "detail": result.detail,
+        }
     return results  # type: ignore[return-value]
 
 
-def score_responses(task: str, items: list[TaskItem], responses: list[str], prefixes: list[str] | None = None,
-                    code_options: CodeOptions | None = None, progress: bool = True) -> list[dict[str, Any]]:
+def score_responses(
+    task: str,
+    items: list[TaskItem],
+    responses: list[str],
+    prefixes: list[str] | None = None,
+    code_options: CodeOptions | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Per-item scores for one task; ``prefixes`` are the assistant prefixes the responses continue."""
     prefixes = prefixes or [""] * len(items)
     if task == "gsm8k":

@@ -84,8 +84,9 @@ def _entry_point_from(assertion: str) -> str:
     return match.group(1) if match else ""
 
 
-def load_task(task: str, *, data: str | None = None, max_items: int | None = DEFAULT_MAX_ITEMS,
-              limit: int | None = None) -> list[TaskItem]:
+def load_task(
+    task: str, *, data: str | None = None, max_items: int | None = DEFAULT_MAX_ITEMS, limit: int | None = None
+) -> list[TaskItem]:
     """The evaluated items of ``task``, in evaluation order."""
     if task not in SOURCES:
         raise ValueError(f"unknown task {task!r} (known: {', '.join(SOURCES)})")
@@ -103,7 +104,9 @@ def load_task(task: str, *, data: str | None = None, max_items: int | None = DEF
         try:
             items.append(_make_item(task, index, record))
         except KeyError as error:
-            raise ValueError(f"{location}: item {index} has no field {error.args[0]!r} needed by task {task}") from None
+            raise ValueError(
+                f"{location}: item {index} has no field {error.args[0]!r} needed by task {task}"
+            ) from None
     return items
 
 

@@ -198,9 +198,13 @@ def split_overrides(argv: Sequence[str]) -> tuple[str | None, dict[str, Any]]:
         if key == "config":
             config_path = raw
             continue
-        overrides[key] = _parse_flag_value(raw) if raw != "" else ""
-        if isinstance(overrides[key], (dict, list)) and not raw.lstrip().startswith(("[", "{")):
-            overrides[key] = raw  # e.g. "a: b" typed by hand is text, not a mapping
+        value = _parse_flag_value(raw) if raw != "" else ""
+        if isinstance(value, (dict, list)) and not raw.lstrip().startswith(("[", "{")):
+            value = raw  # e.g. "a: b" typed by hand is text, not a mapping
+        if key in overrides:  # a repeated flag collects its values: --data a=1 --data b=2
+            previous = overrides[key]
+            value = (previous if isinstance(previous, list) else [previous]) + [value]
+        overrides[key] = value
     return config_path, overrides
 
 

@@ -94,3 +94,37 @@ def load_model_spec(name_or_path: str, overrides: dict | None = None) -> ModelSp
 
 def available_model_specs() -> list[str]:
     return sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_model_spec(name: str | None, model: str | None) -> ModelSpec:
+    """The model config named ``name``; else the one whose ``hub_id`` is ``model`` or, for a pruned or
+    fine-tuned checkpoint, the base model recorded in its ``plan.json`` (exact matches, never substrings)."""
+    import json
+
+    if name is not None:
+        return load_model_spec(name)
+    candidates = [model] if model else []
+    for record in ("plan.json", "lineage.json"):
+        path = Path(model or "") / record
+        if model and path.is_file():
+            base = json.loads(path.read_text()).get("base_model")
+            if base:
+                candidates.append(base)
+    for spec_name in available_model_specs():
+        spec = load_model_spec(spec_name)
+        for candidate in candidates:
+            if candidate in (
+                spec.hub_id,
+                str(Path(spec.hub_id).resolve()) if Path(spec.hub_id).exists() else None,
+            ):
+                return spec
+            if (
+                Path(candidate).exists()
+                and Path(spec.hub_id).exists()
+                and Path(candidate).resolve() == Path(spec.hub_id).resolve()
+            ):
+                return spec
+    raise ConfigError(
+        f"no model config matches {model!r}; pass --model_config (one of: "
+        f"{', '.join(available_model_specs())})"
+    )

@@ -1,0 +1,1 @@
+"""Analysis: degeneration, arithmetic probe, code-error taxonomy, tables and figures."""

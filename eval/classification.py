@@ -1,0 +1,130 @@
+"""Classification benchmarks through lm-evaluation-harness (5-shot, 20% of each task: the original job).
+
+    python -m eval.classification --model outputs/llama/bi-25 --output_dir outputs/llama/bi-25/classification
+    python -m eval.classification --model base --adapter run/adapter --tasks hellaswag,piqa --limit 0.2 \\
+        --include_path my_tasks/          # extra task YAMLs (offline nodes, tests)
+
+Keeps lm-eval's own output (``lm_eval_results.json``) and writes our summary beside it
+(``classification.json``: one score per task, the metric used, n).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.config import ConfigError, parse_cli
+from infra.files import atomic_write_json, atomic_write_text
+from infra.manifest import Manifest
+from infra.modeling import adapter_base, is_adapter_dir
+
+PAPER_TASKS = ["hellaswag", "piqa", "mmlu", "winogrande", "openbookqa", "arc_easy", "arc_challenge"]
+
+
+@dataclass
+class ClassificationArgs:
+    model: str
+    output_dir: str
+    adapter: str | None = None
+    tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS))
+    num_fewshot: int = 5
+    limit: float | None = field(default=0.2, metadata={"help": "fraction (<1) or count of items per task"})
+    include_path: str | None = None
+    model_type: str = field(default="hf", metadata={"help": "hf or vllm"})
+    batch_size: int = 8
+    dtype: str = "auto"
+    device: str | None = None
+    seed: int = 1234
+    metrics: list[str] = field(
+        default_factory=lambda: ["acc", "acc_norm"],
+        metadata={"help": "first metric found per task is the score"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.model_type not in ("hf", "vllm"):
+            raise ConfigError(f"key 'model_type': expected hf or vllm, got {self.model_type!r}")
+
+
+def model_args(args: ClassificationArgs) -> dict[str, Any]:
+    pretrained, adapter = args.model, args.adapter
+    if adapter is None and is_adapter_dir(pretrained):
+        adapter, pretrained = pretrained, adapter_base(pretrained)
+    values: dict[str, Any] = {"pretrained": pretrained, "dtype": args.dtype}
+    if adapter:
+        values["peft" if args.model_type == "hf" else "lora_local_path"] = adapter
+        if args.model_type == "vllm":
+            values["enable_lora"] = True
+    return values
+
+
+def summarize(results: dict[str, Any], tasks: list[str], metrics: list[str]) -> dict[str, Any]:
+    scores, used, counts = {}, {}, {}
+    for task in tasks:
+        entry = results["results"].get(task)
+        if entry is None:
+            raise KeyError(f"lm-eval returned no result for task {task!r}")
+        for metric in metrics:
+            key = f"{metric},none"
+            if key in entry:
+                scores[task], used[task] = float(entry[key]), metric
+                break
+        else:
+            raise KeyError(f"task {task!r} has none of the metrics {metrics} (has: {sorted(entry)})")
+        counts[task] = results.get("n-samples", {}).get(task, {}).get("effective")
+    return {"scores": scores, "metric": used, "n": counts}
+
+
+def run(args: ClassificationArgs) -> dict[str, Any]:
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+    from lm_eval.utils import handle_non_serializable
+
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest("eval.classification", config=args, seeds={"seed": args.seed})
+    manifest.add_input("model", args.model)
+    task_manager = TaskManager(include_path=args.include_path) if args.include_path else TaskManager()
+    limit = args.limit if args.limit is None or args.limit < 1 else int(args.limit)
+    results = lm_eval.simple_evaluate(
+        model=args.model_type,
+        model_args=model_args(args),
+        tasks=args.tasks,
+        num_fewshot=args.num_fewshot,
+        limit=limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        task_manager=task_manager,
+        random_seed=args.seed,
+        numpy_random_seed=args.seed,
+        torch_random_seed=args.seed,
+        fewshot_random_seed=args.seed,
+    )
+    atomic_write_text(
+        output_dir / "lm_eval_results.json", json.dumps(results, indent=2, default=handle_non_serializable)
+    )
+    summary = summarize(results, args.tasks, args.metrics)
+    summary.update(
+        {"model": args.model, "adapter": args.adapter, "num_fewshot": args.num_fewshot, "limit": args.limit}
+    )
+    atomic_write_json(output_dir / "classification.json", summary)
+    manifest.write(output_dir)
+    for task, score in summary["scores"].items():
+        print(f"[classification] {task}: {summary['metric'][task]} {score:.4f}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(ClassificationArgs, argv, doc=__doc__)
+    try:
+        run(args)
+    except (KeyError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

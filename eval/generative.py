@@ -1,0 +1,198 @@
+"""Generative benchmarks: GSM8K, HumanEval+, MBPP+, XSUM (paper settings by default).
+
+    python -m eval.generative --model meta-llama/Llama-3.1-8B-Instruct --tasks gsm8k,humaneval,mbpp,xsum \\
+        --output_dir outputs/llama/base/generative --backend vllm
+    python -m eval.generative --model outputs/llama/bi-25 --adapter outputs/llama/bi-25-sgr/adapter ...
+    python -m eval.generative --responses old/gsm8k.jsonl --tasks gsm8k --model_config llama-3.1-8b-instruct \\
+        --output_dir rescored          # rescore saved responses without loading a model
+
+Writes ``<task>.json`` (task, score, n, generated tokens, tokens/s) and ``<task>.jsonl`` (one record per item:
+id, prompt, response, finish reason, tokens, latency, score and, for code, outcome) into --output_dir, plus
+manifest.json. Generations go to ``<task>.generations.jsonl`` as they finish, so a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eval.scorers import CodeOptions, score_responses
+from eval.scoring import item_records, parse_data_overrides, prepare, summarize
+from eval.tasks import DEFAULT_MAX_ITEMS, GENERATIVE_TASKS, load_task
+from infra.config import ConfigError, parse_cli
+from infra.files import JsonlAppender, atomic_write_json, atomic_write_jsonl, load_jsonl, repair_and_scan
+from infra.generation import BackendConfig, SamplingConfig, derive_seed, make_backend
+from infra.manifest import Manifest
+from infra.model_spec import ModelSpec, resolve_model_spec
+
+
+@dataclass
+class GenerativeArgs:
+    output_dir: str
+    model: str | None = field(default=None, metadata={"help": "checkpoint directory or hub id"})
+    adapter: str | None = None
+    model_config: str | None = field(
+        default=None, metadata={"help": "configs/models name; found from --model"}
+    )
+    tasks: list[str] = field(default_factory=lambda: list(GENERATIVE_TASKS))
+    data: list[str] = field(default_factory=list, metadata={"help": "task=file (JSONL, JSONL.gz, parquet)"})
+    responses: str | None = field(default=None, metadata={"help": "JSONL of id+response to rescore"})
+    limit: int | None = None
+    max_items: int = DEFAULT_MAX_ITEMS
+    backend: str = "hf"
+    batch_size: int = 8
+    dtype: str = "auto"
+    device: str = "auto"
+    tensor_parallel_size: int = 1
+    temperature: float = 0.9
+    top_p: float = 1.0
+    top_k: int = 50
+    max_new_tokens: int = 8192
+    seed: int = 0
+    mbpp_mode: str = "base"
+    code_timeout_s: float = 10.0
+    code_workers: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.tasks if t not in GENERATIVE_TASKS]
+        if unknown:
+            raise ConfigError(
+                f"key 'tasks': unknown task {unknown[0]!r} (known: {', '.join(GENERATIVE_TASKS)})"
+            )
+        if self.model is None and self.responses is None:
+            raise ConfigError("give --model (to generate) or --responses (to rescore)")
+        if self.backend not in ("hf", "vllm"):
+            raise ConfigError(f"key 'backend': expected hf or vllm, got {self.backend!r}")
+        if self.mbpp_mode not in ("base", "plus"):
+            raise ConfigError(f"key 'mbpp_mode': expected base or plus, got {self.mbpp_mode!r}")
+
+
+def _load_responses(path: str) -> dict[str, str]:
+    responses = {}
+    for number, record in enumerate(load_jsonl(path), start=1):
+        if "id" not in record or "response" not in record:
+            raise ConfigError(f"{path}:{number}: a response record needs 'id' and 'response'")
+        if record.get("sample", 0) == 0:
+            responses[str(record["id"])] = record["response"]
+    return responses
+
+
+def run(args: GenerativeArgs) -> dict[str, dict]:
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest("eval.generative", config=args, seeds={"seed": args.seed})
+    spec: ModelSpec = resolve_model_spec(args.model_config, args.model)
+    overrides = parse_data_overrides(args.data)
+    code_options = CodeOptions(
+        mbpp_mode=args.mbpp_mode, timeout_s=args.code_timeout_s, workers=args.code_workers
+    )
+    sampling = SamplingConfig(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        max_new_tokens=args.max_new_tokens,
+        stop_strings=list(spec.stop_strings),
+    )
+    backend = tokenizer = None
+    if args.responses is None:
+        from infra.modeling import load_tokenizer
+
+        tokenizer = load_tokenizer(
+            args.adapter
+            if args.adapter and (Path(args.adapter) / "tokenizer_config.json").exists()
+            else args.model
+        )
+        manifest.add_input("model", args.model)
+        if args.adapter:
+            manifest.add_input("adapter", args.adapter)
+    else:
+        given = _load_responses(args.responses)
+        manifest.add_input("responses", args.responses)
+    summaries = {}
+    for task in args.tasks:
+        items = load_task(task, data=overrides.get(task), max_items=args.max_items, limit=args.limit)
+        manifest.add_input(task, overrides.get(task, "hub"))
+        if args.responses is not None:
+            missing = [item.id for item in items if item.id not in given]
+            if missing:
+                raise ConfigError(
+                    f"{args.responses}: no response for {len(missing)} {task} items (first: {missing[0]})"
+                )
+            from infra.prompts import assistant_prefix
+
+            responses = [given[item.id] for item in items]
+            prefixes = [assistant_prefix(spec, task, item.fields) for item in items]
+            scores = score_responses(task, items, responses, prefixes, code_options)
+            records = [{"id": item.id, "response": r, **s} for item, r, s in zip(items, responses, scores)]
+            elapsed = None
+        else:
+            if backend is None:
+                backend = make_backend(
+                    args.model,
+                    BackendConfig(
+                        args.backend, args.batch_size, args.dtype, args.device, args.tensor_parallel_size
+                    ),
+                    adapter=args.adapter,
+                    stop_tokens=spec.stop_tokens,
+                )
+            task_run = prepare(spec, tokenizer, task, items)
+            generations, elapsed = _generate_resumable(
+                backend,
+                task_run,
+                sampling,
+                args.seed,
+                output_dir / f"{task}.generations.jsonl",
+                args.batch_size,
+            )
+            scores = score_responses(
+                task, items, [g["response"] for g in generations], task_run.prefixes, code_options
+            )
+            records = item_records(task_run, generations, scores)
+        summary = summarize(task, records, elapsed)
+        summary.update({"model": args.model, "adapter": args.adapter, "model_config": spec.name})
+        atomic_write_jsonl(output_dir / f"{task}.jsonl", records)
+        atomic_write_json(output_dir / f"{task}.json", summary)
+        summaries[task] = summary
+        print(f"[eval] {task}: score {summary['score']:.4f} over {summary['n']} items")
+    manifest.write(output_dir)
+    return summaries
+
+
+def _generate_resumable(backend, task_run, sampling, seed, path: Path, chunk: int):
+    """Generate in chunks, appending each finished record; a rerun continues after the last one."""
+    done_keys = repair_and_scan(path)
+    todo = [i for i, item in enumerate(task_run.items) if (item.id,) not in done_keys]
+    started = time.perf_counter()
+    with JsonlAppender(path) as out:
+        for start in range(0, len(todo), max(1, chunk)):
+            positions = todo[start : start + chunk]
+            prompts = [task_run.prompts[i] for i in positions]
+            seeds = [derive_seed(seed, task_run.items[i].id) for i in positions]
+            completions = backend.generate(prompts, sampling, seeds)
+            out.write_many(
+                {"id": task_run.items[i].id, **c[0].as_record()} for i, c in zip(positions, completions)
+            )
+    elapsed = time.perf_counter() - started
+    by_id = {record["id"]: record for record in load_jsonl(path)}
+    generations = []
+    for item in task_run.items:
+        record = dict(by_id[item.id])
+        record.pop("id")
+        generations.append(record)
+    return generations, elapsed if todo else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(GenerativeArgs, argv, doc=__doc__)
+    try:
+        run(args)
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

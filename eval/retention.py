@@ -1,0 +1,144 @@
+"""Retention = pruned score / unpruned score, per task and as means (paper Tables 1, 2, 5, 6).
+
+    python -m eval.retention --baseline outputs/llama/base --runs outputs/llama/bi-25 outputs/llama/reverse-25 \\
+        --output outputs/llama/retention.md
+
+A results directory holds ``<task>.json`` files (generative) and/or ``classification.json`` (lm-eval summary).
+The table is written as Markdown, CSV and LaTeX (the output path's stem with each suffix).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.config import ConfigError, parse_cli
+from infra.files import atomic_write_text, read_json
+
+CLASSIFICATION_TASKS = ("hellaswag", "piqa", "mmlu", "winogrande", "openbookqa", "arc_easy", "arc_challenge")
+GENERATIVE_TASKS = ("gsm8k", "humaneval", "mbpp", "xsum")
+LABELS = {
+    "hellaswag": "HellaSwag",
+    "piqa": "PIQA",
+    "mmlu": "MMLU",
+    "winogrande": "WinoGrande",
+    "openbookqa": "OpenBookQA",
+    "arc_easy": "ARC-E",
+    "arc_challenge": "ARC-C",
+    "gsm8k": "GSM8K",
+    "humaneval": "HumanEval+",
+    "mbpp": "MBPP+",
+    "xsum": "XSUM",
+}
+
+
+def load_scores(results_dir: str | Path) -> dict[str, float]:
+    """Task scores found in a results directory (recursively: ``generative/`` and ``classification/``)."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"{results_dir}: no such results directory")
+    scores: dict[str, float] = {}
+    for path in sorted(results_dir.rglob("*.json")):
+        if path.name == "classification.json":
+            for task, value in read_json(path)["scores"].items():
+                scores[task] = float(value)
+        elif path.stem in GENERATIVE_TASKS:
+            data = read_json(path)
+            if isinstance(data, dict) and "score" in data:
+                scores[path.stem] = float(data["score"])
+    if not scores:
+        raise FileNotFoundError(f"{results_dir}: no task results (<task>.json or classification.json)")
+    return scores
+
+
+def retention_rows(
+    baseline: dict[str, float], runs: dict[str, dict[str, float]]
+) -> tuple[list[str], list[dict]]:
+    """One row per run: per-task retention, the classification mean and the generative mean."""
+    tasks = [t for t in (*CLASSIFICATION_TASKS, *GENERATIVE_TASKS) if t in baseline]
+    rows = []
+    for name, scores in runs.items():
+        row: dict[str, float | str | None] = {"run": name}
+        for task in tasks:
+            row[task] = scores[task] / baseline[task] if task in scores and baseline[task] else None
+        for group, members in (
+            ("classification_mean", CLASSIFICATION_TASKS),
+            ("generative_mean", GENERATIVE_TASKS),
+        ):
+            values = [row[t] for t in members if t in tasks and row[t] is not None]
+            row[group] = sum(values) / len(values) if values else None
+        rows.append(row)
+    columns = ["run", *tasks, "classification_mean", "generative_mean"]
+    return columns, rows
+
+
+def _cell(value, percent: bool = True) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f}" if percent else str(value)
+
+
+def render(columns: list[str], rows: list[dict]) -> dict[str, str]:
+    header = [LABELS.get(c, c.replace("_", " ").title()) if c != "run" else "Run" for c in columns]
+    markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    latex = [
+        r"\begin{tabular}{l" + "r" * (len(columns) - 1) + "}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+        r"\midrule",
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows:
+        cells = [str(row["run"])] + [_cell(row[c]) for c in columns[1:]]
+        markdown.append("| " + " | ".join(cells) + " |")
+        latex.append(" & ".join(c.replace("_", r"\_").replace("%", r"\%") for c in cells) + r" \\")
+        writer.writerow([row["run"]] + ["" if row[c] is None else f"{row[c]:.6f}" for c in columns[1:]])
+    latex += [r"\bottomrule", r"\end{tabular}"]
+    return {".md": "\n".join(markdown) + "\n", ".csv": buffer.getvalue(), ".tex": "\n".join(latex) + "\n"}
+
+
+@dataclass
+class RetentionArgs:
+    baseline: str
+    runs: list[str]
+    output: str = field(metadata={"help": "table path; .md, .csv and .tex are written beside each other"})
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.names and len(self.names) != len(self.runs):
+            raise ConfigError(f"key 'names': {len(self.names)} names for {len(self.runs)} runs")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --runs takes several paths: gather them into one comma-separated value.
+    if "--runs" in argv:
+        start = argv.index("--runs") + 1
+        end = start
+        while end < len(argv) and not argv[end].startswith("--"):
+            end += 1
+        argv = argv[: start - 1] + [f"--runs={','.join(argv[start:end])}"] + argv[end:]
+    args = parse_cli(RetentionArgs, argv, doc=__doc__)
+    try:
+        baseline = load_scores(args.baseline)
+        names = args.names or [Path(run).name for run in args.runs]
+        runs = {name: load_scores(run) for name, run in zip(names, args.runs)}
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    columns, rows = retention_rows(baseline, runs)
+    output = Path(args.output)
+    for suffix, text in render(columns, rows).items():
+        atomic_write_text(output.with_suffix(suffix), text)
+    print(render(columns, rows)[".md"])
+    print(f"[retention] wrote {output.with_suffix('.md')}, .csv and .tex")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

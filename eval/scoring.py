@@ -1,0 +1,126 @@
+"""Generate answers to task items with a backend and score them: the core that the eval CLI and the
+pruner's iterative search and single-layer sweep share."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from eval.scorers import CodeOptions, score_responses
+from eval.tasks import TaskItem, load_task
+from infra.generation import GenerationBackend, HFBackend, SamplingConfig, derive_seed
+from infra.model_spec import ModelSpec
+from infra.prompts import assistant_prefix, render_prompt
+
+
+def parse_data_overrides(entries: list[str]) -> dict[str, str]:
+    """``["gsm8k=path", ...]`` -> ``{"gsm8k": "path"}``; a malformed entry is an error naming it."""
+    overrides = {}
+    for entry in entries:
+        task, sep, path = entry.partition("=")
+        if not sep or not task or not path:
+            raise ValueError(f"--data {entry!r}: expected <task>=<file>")
+        overrides[task.strip()] = path.strip()
+    return overrides
+
+
+@dataclass
+class TaskRun:
+    task: str
+    items: list[TaskItem]
+    prompts: list[str] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+
+
+def prepare(spec: ModelSpec, tokenizer: Any, task: str, items: list[TaskItem]) -> TaskRun:
+    run = TaskRun(task, items)
+    for item in items:
+        run.prompts.append(render_prompt(tokenizer, spec, task, item.fields))
+        run.prefixes.append(assistant_prefix(spec, task, item.fields))
+    return run
+
+
+def item_records(run: TaskRun, generations: list[dict[str, Any]], scores: list[dict[str, Any]]) -> list[dict]:
+    records = []
+    for item, prompt, generation, score in zip(run.items, run.prompts, generations, scores):
+        records.append({"id": item.id, "prompt": prompt, **generation, **score})
+    return records
+
+
+def summarize(task: str, records: list[dict[str, Any]], elapsed_s: float | None = None) -> dict[str, Any]:
+    """Per-task results: mean score, n, generated tokens, tokens/s and task-specific extras."""
+    n = len(records)
+    tokens = sum(int(r.get("num_tokens") or 0) for r in records)
+    summary: dict[str, Any] = {
+        "task": task,
+        "score": sum(r["score"] for r in records) / n if n else 0.0,
+        "n": n,
+        "generated_tokens": tokens,
+        "mean_generated_tokens": tokens / n if n else 0.0,
+    }
+    if elapsed_s:
+        summary["tokens_per_s"] = tokens / elapsed_s
+    if task == "xsum":
+        for name in ("rouge1", "rouge2", "rougeL"):
+            summary[name] = sum(r[name] for r in records) / n if n else 0.0
+    if task in ("humaneval", "mbpp"):
+        summary["outcomes"] = dict(Counter(r["outcome"] for r in records))
+    if any("finish_reason" in r for r in records):
+        summary["finish_reasons"] = dict(Counter(r.get("finish_reason") for r in records))
+    return summary
+
+
+def generate_and_score(
+    backend: GenerationBackend,
+    run: TaskRun,
+    sampling: SamplingConfig,
+    seed: int,
+    code_options: CodeOptions | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    seeds = [derive_seed(seed, item.id) for item in run.items]
+    completions = backend.generate(run.prompts, sampling, seeds)
+    generations = [completion[0].as_record() for completion in completions]
+    scores = score_responses(
+        run.task,
+        run.items,
+        [g["response"] for g in generations],
+        run.prefixes,
+        code_options,
+        progress=progress,
+    )
+    return item_records(run, generations, scores)
+
+
+def build_scorer(
+    spec: ModelSpec,
+    tasks: list[str],
+    *,
+    n_items: int = 100,
+    data: list[str] | None = None,
+    seed: int = 0,
+    max_new_tokens: int = 8192,
+    batch_size: int = 8,
+    sampling: SamplingConfig | None = None,
+    code_options: CodeOptions | None = None,
+):
+    """A scorer for the pruner: ``scorer(model, tokenizer) -> {task: {"score", "items"}}`` on the first
+    ``n_items`` of each task (the original iterative search used 100 each of GSM8K, HumanEval+, XSUM)."""
+    overrides = parse_data_overrides(data or [])
+    task_items = {task: load_task(task, data=overrides.get(task), limit=n_items) for task in tasks}
+    sampling = sampling or SamplingConfig(max_new_tokens=max_new_tokens, stop_strings=list(spec.stop_strings))
+
+    def scorer(model: Any, tokenizer: Any) -> dict[str, dict[str, Any]]:
+        backend = HFBackend(
+            model, tokenizer, batch_size=batch_size, stop_tokens=spec.stop_tokens, progress=False
+        )
+        results = {}
+        for task, items in task_items.items():
+            records = generate_and_score(
+                backend, prepare(spec, tokenizer, task, items), sampling, seed, code_options, progress=False
+            )
+            results[task] = {"score": summarize(task, records)["score"], "items": records}
+        return results
+
+    return scorer

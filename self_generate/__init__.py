@@ -1,0 +1,1 @@
+"""Self-generated responses (SGR) from the unpruned model."""
