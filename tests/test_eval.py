@@ -223,9 +223,9 @@ def test_sampling_matches_datasets_shuffle():
 def test_generative_cli_generates_resumes_and_rescores(tiny_models, shared_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tiny.yaml").write_text(
-        "name: tiny\nhub_id: %s\nnum_layers: 8\nsupports_system_turn: true\n"
+        "name: tiny\nhub_id: {}\nnum_layers: 8\nsupports_system_turn: true\n"
         'response_template: "<|start_header_id|>assistant<|end_header_id|>\\n\\n"\n'
-        "stop_tokens: ['<|eot_id|>']\ndtype: float32\n" % tiny_models["llama"]
+        "stop_tokens: ['<|eot_id|>']\ndtype: float32\n".format(tiny_models["llama"])
     )
     data = [
         f"gsm8k={shared_data / 'gsm8k' / 'test.jsonl'}",

@@ -326,3 +326,43 @@ def test_layers_removed_restores_after_error(tiny_models):
             raise RuntimeError("candidate failed")
     assert model.config.num_hidden_layers == 8 and model.config.layer_types == types
     assert [layer.self_attn.layer_idx for layer in decoder_layers(model)] == list(range(8))
+
+
+def test_sweep_cli_scores_each_layer(tiny_models, shared_data, tmp_path):
+    from layer_pruner import sweep
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        f"name: tiny\nhub_id: {tiny_models['mistral']}\nnum_layers: 8\nsupports_system_turn: true\n"
+        "response_template: '[/INST]'\nstop_tokens: ['</s>']\ndtype: float32\n"
+    )
+    common = [
+        "--model",
+        str(tiny_models["mistral"]),
+        "--model_config",
+        str(config),
+        "--tasks",
+        "gsm8k",
+        "--n_items",
+        "2",
+        "--max_new_tokens",
+        "4",
+        "--data",
+        f"gsm8k={shared_data / 'gsm8k' / 'test.jsonl'}",
+        "--output_dir",
+        str(tmp_path / "sweep"),
+    ]
+    assert sweep.main(common + ["--layer", "3"]) == 0  # an array task
+    assert sorted(p.name for p in (tmp_path / "sweep").glob("layer_*.json")) == ["layer_003.json"]
+    assert sweep.main(common) == 0
+    summary = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert sorted(summary["layers"]) == [f"layer_{i:03d}" for i in range(1, 8)]
+    assert set(summary["baseline"]) == {"gsm8k"}
+    items = [
+        json.loads(line) for line in (tmp_path / "sweep" / "layer_005.gsm8k.jsonl").read_text().splitlines()
+    ]
+    from eval.tasks import sample_indices
+
+    expected_ids = [f"gsm8k/{i}" for i in sample_indices(1319, 1000, 1234)[:2]]
+    assert [item["id"] for item in items] == expected_ids and all("response" in i for i in items)
+    assert (tmp_path / "sweep" / "manifest.json").is_file()

@@ -1,0 +1,91 @@
+"""Single-layer sweep (paper Figure 1): remove each layer alone and score the generative tasks.
+
+    python -m layer_pruner.sweep --model meta-llama/Llama-3.1-8B-Instruct --model_config llama-3.1-8b-instruct \\
+        --output_dir outputs/llama/sweep
+    python -m layer_pruner.sweep ... --layer 7        # one SLURM array task (SLURM_ARRAY_TASK_ID)
+
+Writes ``baseline.json`` and ``layer_XXX.json`` (per-task scores) and ``<name>.<task>.jsonl`` (raw responses
+with their scores and code outcomes) per layer; finished layers are skipped on rerun, so array tasks and a
+final collecting run share one directory. ``sweep.json`` collects every finished layer.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.config import ConfigError, parse_cli
+from infra.files import atomic_write_json, read_json
+from infra.manifest import Manifest
+
+
+@dataclass
+class SweepArgs:
+    model: str
+    output_dir: str
+    model_config: str | None = None
+    tasks: list[str] = field(default_factory=lambda: ["gsm8k", "humaneval", "mbpp", "xsum"])
+    n_items: int = 100
+    data: list[str] = field(default_factory=list)
+    layer: int | None = field(default=None, metadata={"help": "one layer (an array task); all when absent"})
+    include_first: bool = False
+    max_new_tokens: int = 8192
+    batch_size: int = 8
+    dtype: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.layer is not None and self.layer < 0:
+            raise ConfigError(f"key 'layer': negative layer index {self.layer}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(SweepArgs, argv, doc=__doc__)
+    from eval.scoring import build_scorer
+    from infra.model_spec import resolve_model_spec
+    from infra.modeling import load_model, load_tokenizer
+    from layer_pruner.iterative import single_layer_sweep
+
+    try:
+        spec = resolve_model_spec(args.model_config, args.model)
+        scorer = build_scorer(
+            spec,
+            args.tasks,
+            n_items=args.n_items,
+            data=args.data,
+            seed=args.seed,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+        )
+        model = load_model(args.model, dtype=args.dtype, device=args.device)
+        tokenizer = load_tokenizer(args.model)
+        output_dir = Path(args.output_dir)
+        layers = None if args.layer is None else [args.layer]
+        single_layer_sweep(
+            model, tokenizer, scorer, output_dir, layers=layers, skip_first=not args.include_first
+        )
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finished = {path.stem: read_json(path)["scores"] for path in sorted(output_dir.glob("layer_*.json"))}
+    baseline = output_dir / "baseline.json"
+    atomic_write_json(
+        output_dir / "sweep.json",
+        {
+            "model": args.model,
+            "tasks": args.tasks,
+            "n_items": args.n_items,
+            "baseline": read_json(baseline)["scores"] if baseline.exists() else None,
+            "layers": finished,
+        },
+    )
+    if args.layer is None:
+        Manifest("layer_pruner.sweep", config=args, seeds={"seed": args.seed}).write(output_dir)
+    print(f"[sweep] {len(finished)} layers scored in {output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
