@@ -105,3 +105,29 @@ def test_vllm_backend_matches_record_shape(tiny_models):
     results = backend.generate(PROMPTS, SamplingConfig(temperature=0.9, max_new_tokens=8, n=2), [1, 2, 3, 4])
     assert [len(cs) for cs in results] == [2, 2, 2, 2]
     assert all(c.finish_reason in ("stop", "length") and 0 < c.num_tokens <= 8 for cs in results for c in cs)
+
+
+def test_lora_adapter_directory_is_applied(tiny_models, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    base = load_model(str(tiny_models["llama"]), dtype="float32", device="cpu")
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)  # a trained-looking adapter (B starts at zero)
+    peft_model.save_pretrained(tmp_path / "adapter")
+    ids = torch.tensor([[5, 17, 42, 99, 7]])
+    with torch.no_grad():
+        expected = peft_model(input_ids=ids).logits
+        plain = load_model(str(tiny_models["llama"]), dtype="float32", device="cpu")(input_ids=ids).logits
+        loaded = load_model(
+            str(tmp_path / "adapter"), dtype="float32", device="cpu"
+        )  # the base from its config
+        via_flag = load_model(
+            str(tiny_models["llama"]), adapter=str(tmp_path / "adapter"), dtype="float32", device="cpu"
+        )
+        assert torch.allclose(loaded(input_ids=ids).logits, expected, atol=1e-6)
+        assert torch.allclose(via_flag(input_ids=ids).logits, expected, atol=1e-6)
+    assert not torch.allclose(plain, expected, atol=1e-3)
