@@ -116,7 +116,6 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
         )
 
     from eval.scoring import build_scorer
-
     from infra.model_spec import load_model_spec
     from layer_pruner.iterative import GreedySearch
 
