@@ -188,7 +188,7 @@ def test_sandbox_contains_hostile_programs(tmp_path):
     jobs = [
         ExecutionJob(
             code=code.format(target=str(target), victim=str(victim), victim_dir=str(victim_dir)),
-            test="assert 1 + 1 == 2",
+            test=None,  # each program fails (or is stopped) before any test would run
             timeout_s=3,
             memory_bytes=1 << 30,
         )
