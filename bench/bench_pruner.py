@@ -6,8 +6,8 @@
 
 1. candidate: time to make a pruning candidate ready, in memory (drop blocks) vs mergekit merge to disk +
    reload, on a 24-layer model with hidden size 1024.
-2. memory: peak RSS of materializing models of ~2 GB and ~8 GB (float32) with 500 MB output shards, each in a
-   fresh process.
+2. memory: peak RSS (and peak anonymous RSS) of materializing models of ~2 GB and ~8 GB (float32), stored in
+   500 MB shards as hub checkpoints are, with 500 MB output shards, each in a fresh process.
 3. forward: forward-pass time of the pruned vs the unpruned model on the same input (ideal: layer ratio).
 """
 
@@ -32,7 +32,7 @@ from layer_pruner.materialize import materialize  # noqa: E402
 from layer_pruner.plan import PrunePlan  # noqa: E402
 
 
-def build(path: Path, layers: int, hidden: int) -> None:
+def build(path: Path, layers: int, hidden: int, max_shard_size: str | None = None) -> None:
     spec = TinyModelSpec(
         arch="llama",
         num_layers=layers,
@@ -41,7 +41,12 @@ def build(path: Path, layers: int, hidden: int) -> None:
         num_heads=max(1, hidden // 64),
         num_kv_heads=max(1, hidden // 256),
     )
-    model, _ = build_tiny_model(spec, path)
+    if max_shard_size is None:
+        model, _ = build_tiny_model(spec, path)
+    else:  # stored in shards, like checkpoints on the hub
+        model, tokenizer = build_tiny_model(spec)
+        model.save_pretrained(path, max_shard_size=max_shard_size)
+        tokenizer.save_pretrained(path)
     del model
 
 
@@ -88,13 +93,28 @@ def bench_forward(root: Path) -> dict:
 
 
 CHILD = """
-import resource, sys, json
+import sys, json, threading, time
 sys.path.insert(0, {repo!r})
 from layer_pruner.materialize import materialize
 from layer_pruner.plan import PrunePlan
+
+peak_anon = [0]
+def sample():  # anonymous memory (RssAnon): what the process holds, without mapped file pages
+    while True:
+        for line in open("/proc/self/status"):
+            if line.startswith("RssAnon:"):
+                peak_anon[0] = max(peak_anon[0], int(line.split()[1]))
+        time.sleep(0.02)
+threading.Thread(target=sample, daemon=True).start()
 plan = PrunePlan({path!r}, "layers", {layers}, {removed}, n={n})
-materialize(plan, {out!r}, dtype="float32", out_shard_size=500_000_000 // 4)
-print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+materialize(plan, {out!r}, dtype="float32", out_shard_size=500_000_000)
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so it would report the parent's peak
+# (which held the model it had just built).
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({{
+    "peak_rss_mb": hwm / 1024,
+    "peak_anon_mb": peak_anon[0] / 1024,
+}}))
 """
 
 
@@ -105,7 +125,7 @@ def bench_memory(root: Path, sizes_gb: list[float]) -> dict:
         per_layer = 4 * (4 * hidden * hidden + 3 * hidden * int(hidden * 3.5))  # float32 bytes, roughly
         layers = max(4, int(size * 1e9 / per_layer))
         path = root / f"m{size:g}gb"
-        build(path, layers, hidden)
+        build(path, layers, hidden, max_shard_size="500MB")
         removed = list(range(layers - layers // 4, layers))
         code = CHILD.format(
             repo=str(Path(__file__).resolve().parent.parent),
@@ -125,8 +145,9 @@ def bench_memory(root: Path, sizes_gb: list[float]) -> dict:
             **json.loads(output.strip().splitlines()[-1]),
         }
     if len(results) >= 2:
-        peaks = [r["peak_rss_mb"] for r in results.values()]
-        results["peak_ratio_largest_to_smallest"] = peaks[-1] / peaks[0]
+        for key in ("peak_rss_mb", "peak_anon_mb"):
+            peaks = [r[key] for r in results.values() if isinstance(r, dict)]
+            results[f"{key}_ratio_largest_to_smallest"] = peaks[-1] / peaks[0]
     return results
 
 

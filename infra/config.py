@@ -146,7 +146,7 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "<config>") -> T
 def load_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
     data = load_yaml(path)
     for key, value in (overrides or {}).items():
-        _set_dotted(data, key, value)
+        set_dotted(data, key, value)
     return from_dict(cls, data, str(path))
 
 
@@ -155,7 +155,7 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     for part in parts[:-1]:
         data = data.setdefault(part, {})
@@ -208,7 +208,7 @@ def split_overrides(argv: Sequence[str]) -> tuple[str | None, dict[str, Any]]:
     return config_path, overrides
 
 
-def _help_text(cls: type) -> str:
+def help_text(cls: type) -> str:
     lines = [f"Options of {cls.__name__} (give them as --key=value, or in a YAML file with --config):"]
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
@@ -234,7 +234,7 @@ def parse_cli(cls: type[T], argv: Sequence[str] | None = None, *, doc: str | Non
     if any(arg in ("-h", "--help") for arg in argv):
         if doc:
             print(doc.strip() + "\n")
-        print(_help_text(cls))
+        print(help_text(cls))
         raise SystemExit(0)
     try:
         config_path, overrides = split_overrides(argv)
@@ -242,7 +242,7 @@ def parse_cli(cls: type[T], argv: Sequence[str] | None = None, *, doc: str | Non
             return load_config(cls, config_path, overrides)
         data: dict[str, Any] = {}
         for key, value in overrides.items():
-            _set_dotted(data, key, value)
+            set_dotted(data, key, value)
         return from_dict(cls, data, "command line")
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

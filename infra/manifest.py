@@ -118,6 +118,15 @@ class Manifest:
     def write(self, directory: str | Path) -> Path:
         return atomic_write_json(Path(directory) / MANIFEST_NAME, self.as_dict())
 
+    def write_beside(self, output_file: str | Path) -> Path:
+        """For a stage whose output is one file: ``out.jsonl`` gets ``out.jsonl.manifest.json``."""
+        return atomic_write_json(manifest_beside(output_file), self.as_dict())
+
+
+def manifest_beside(output_file: str | Path) -> Path:
+    path = Path(output_file)
+    return path.with_name(path.name + ".manifest.json")
+
 
 def is_complete(directory: str | Path) -> bool:
     """A stage's output directory counts as finished when its manifest is present."""

@@ -56,3 +56,12 @@ def chat_messages(
     if response is not None:
         messages.append({"role": "assistant", "content": response})
     return messages
+
+
+def sft_messages(model: ModelSpec, prompt: str, response: str | None = None) -> list[dict[str, str]]:
+    """The conversation used for self-generation and fine-tuning: the ``sft`` prompt spec (system turn
+    "You are a helpful assistant." where the template has one), the prompt, and the answer when given."""
+    messages = build_messages(model, model.prompt("sft"), {"prompt": prompt})
+    if response is not None:
+        messages.append({"role": "assistant", "content": response})
+    return messages

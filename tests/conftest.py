@@ -43,3 +43,29 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_specs(tiny_models) -> dict:
     return {arch: tiny_model_spec(arch, path) for arch, path in tiny_models.items()}
+
+
+@pytest.fixture
+def model_config_file(tmp_path):
+    """Factory: write a configs/models-style YAML for a tiny model and return its path."""
+    import yaml
+
+    from infra.tiny_models import RESPONSE_TEMPLATES, SPECIAL_TOKENS
+
+    def write(arch: str, model_dir: Path, **overrides) -> Path:
+        config = {
+            "name": f"tiny-{arch}",
+            "hub_id": str(model_dir),
+            "num_layers": 8,
+            "supports_system_turn": arch != "gemma2",
+            "response_template": RESPONSE_TEMPLATES[arch],
+            "stop_tokens": [SPECIAL_TOKENS[arch]["eos"]],
+            "max_context": 1024,
+            "dtype": "float32",
+            **overrides,
+        }
+        path = tmp_path / f"tiny-{arch}-{len(list(tmp_path.glob('tiny-*.yaml')))}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    return write

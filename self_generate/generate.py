@@ -1,0 +1,179 @@
+"""Self-Generated Responses: the unpruned model answers each prepared prompt under its chat template.
+
+    python -m self_generate.generate --model meta-llama/Llama-3.1-8B-Instruct \\
+        --prompts data/alpaca.prompts.jsonl --output data/alpaca.sgr.jsonl --backend vllm
+    python -m self_generate.generate --model .cache/models/tiny-llama --prompts p.jsonl --output o.jsonl \\
+        --n 8 --max_new_tokens 256          # GSM8K upper-bound experiment: 8 samples per prompt
+
+Paper settings by default: system turn "You are a helpful assistant." (none where the template has no
+system role), temperature 0.9, top-p 0.95, up to 8192 new tokens. Prompts whose rendering is longer than
+the model's context are skipped and counted. The output is append-only: a rerun continues after the last
+complete record, and each completion is seeded by (seed, id, sample), so a resumed run writes the same
+records as an uninterrupted one. Each record: ``id``, ``sample``, ``prompt``, ``response``,
+``finish_reason``, ``num_tokens``. ``<output>.manifest.json`` marks a finished run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from infra.config import ConfigError, parse_cli
+from infra.files import JsonlAppender, RecordError, load_jsonl, repair_and_scan
+from infra.generation import BackendConfig, SamplingConfig, derive_seed, make_backend
+from infra.manifest import Manifest
+
+
+@dataclass
+class GenerateArgs:
+    model: str = field(metadata={"help": "the unpruned model: directory or hub id"})
+    prompts: str = field(metadata={"help": "JSONL from self_generate.prepare (id, prompt)"})
+    output: str = field(metadata={"help": "JSONL of responses (appended; resumable)"})
+    model_config: str | None = None
+    n: int = 1
+    max_new_tokens: int = 8192
+    temperature: float = 0.9
+    top_p: float = 0.95
+    top_k: int = 0
+    backend: str = "hf"
+    batch_size: int = 8
+    dtype: str = "auto"
+    device: str = "auto"
+    tensor_parallel_size: int = 1
+    limit: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("hf", "vllm"):
+            raise ConfigError(f"key 'backend': expected hf or vllm, got {self.backend!r}")
+        if self.n < 1:
+            raise ConfigError(f"key 'n': must be at least 1, got {self.n}")
+
+
+def read_prompts(path: str, limit: int | None = None) -> list[dict]:
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: no such prompts file")
+    try:
+        records = load_jsonl(path)
+    except RecordError as error:
+        raise ConfigError(str(error)) from None
+    if not records:
+        raise ConfigError(f"{path}: no prompts (empty file)")
+    seen = set()
+    for number, record in enumerate(records, start=1):
+        for key in ("id", "prompt"):
+            if key not in record:
+                raise ConfigError(f"{path}:{number}: record has no {key!r} field")
+        if record["id"] in seen:
+            raise ConfigError(f"{path}:{number}: duplicate id {record['id']!r}")
+        seen.add(record["id"])
+    return records[:limit] if limit is not None else records
+
+
+def generate(args: GenerateArgs) -> dict:
+    from infra.model_spec import resolve_model_spec
+    from infra.modeling import load_tokenizer
+    from infra.prompts import sft_messages
+
+    records = read_prompts(args.prompts, args.limit)
+    spec = resolve_model_spec(args.model_config, args.model)
+    tokenizer = load_tokenizer(args.model)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest("self_generate.generate", config=args, seeds={"seed": args.seed})
+    manifest.add_input("model", args.model)
+    manifest.add_input("prompts", args.prompts)
+
+    rendered, too_long = [], []
+    for record in records:
+        text = tokenizer.apply_chat_template(
+            sft_messages(spec, record["prompt"]), tokenize=False, add_generation_prompt=True
+        )
+        length = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        if length >= spec.max_context:
+            too_long.append(record["id"])
+        else:
+            rendered.append((record, text))
+
+    done = repair_and_scan(output, ("id", "sample"))
+    todo = [
+        (record, text)
+        for record, text in rendered
+        if any((record["id"], j) not in done for j in range(args.n))
+    ]
+    sampling = SamplingConfig(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        max_new_tokens=args.max_new_tokens,
+        n=args.n,
+        stop_strings=list(spec.stop_strings),
+    )
+    counts = {"prompts": len(records), "too_long": len(too_long), "already_done": len(rendered) - len(todo)}
+    if too_long:
+        print(f"[generate] skipping {len(too_long)} prompts longer than the context ({spec.max_context})")
+    tokens = 0
+    started = time.perf_counter()
+    if todo:
+        backend = make_backend(
+            args.model,
+            BackendConfig(args.backend, args.batch_size, args.dtype, args.device, args.tensor_parallel_size),
+            stop_tokens=spec.stop_tokens,
+        )
+        if hasattr(backend, "progress"):
+            backend.progress = False  # one bar for the whole run, below
+        chunk = max(1, args.batch_size // args.n) if args.backend == "hf" else max(1, 64 * args.batch_size)
+        bar = tqdm(total=len(todo), desc="self-generate", unit="prompt", disable=None)
+        with JsonlAppender(output) as out:
+            for start in range(0, len(todo), chunk):
+                batch = todo[start : start + chunk]
+                seeds = [derive_seed(args.seed, record["id"]) for record, _ in batch]
+                completions = backend.generate([text for _, text in batch], sampling, seeds)
+                new = [
+                    {"id": record["id"], "prompt": record["prompt"], **completion.as_record()}
+                    for (record, _), samples in zip(batch, completions)
+                    for completion in samples
+                    if (record["id"], completion.sample_index) not in done
+                ]
+                for row in new:
+                    row.pop("latency_s", None)
+                out.write_many(new)
+                tokens += sum(row["num_tokens"] for row in new)
+                bar.update(len(batch))
+                bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.1f}")
+        bar.close()
+    elapsed = time.perf_counter() - started
+    counts.update(
+        {
+            "generated_tokens": tokens,
+            "seconds": round(elapsed, 2),
+            "tokens_per_s": round(tokens / elapsed, 2) if tokens else None,
+            "records": len(load_jsonl(output)) if output.exists() else 0,
+        }
+    )
+    manifest.extra["counts"] = counts
+    manifest.extra["skipped_too_long"] = too_long
+    manifest.write_beside(output)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(GenerateArgs, argv, doc=__doc__)
+    try:
+        counts = generate(args)
+    except (ConfigError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"[generate] {counts['records']} records in {args.output} ({counts['too_long']} prompts too long; "
+        f"{counts['generated_tokens']} new tokens in {counts['seconds']} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

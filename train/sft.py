@@ -1,0 +1,226 @@
+"""Recovery fine-tuning of a pruned model with TRL's SFTTrainer (QLoRA by default, LoRA, or full).
+
+    python -m train.sft --recipe qlora --model outputs/llama/bi-25 --data data/alpaca.sgr.jsonl \\
+        --output_dir outputs/llama/bi-25-sgr-alpaca                  # SGR (self-generated responses)
+    python -m train.sft --recipe qlora --model outputs/llama/bi-25 --data data/alpaca.prompts.jsonl \\
+        --output_dir outputs/llama/bi-25-sft-alpaca                  # standard SFT (dataset responses)
+    accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml -m train.sft --recipe full ...
+
+Recipes live in configs/train/ (``--recipe qlora|lora|full``); ``--config my.yaml`` and ``--key=value``
+flags override them. The loss covers the assistant tokens only. Writes into --output_dir: ``checkpoint-*``
+(a rerun resumes from the last one), ``metrics.jsonl`` (train loss per step; held-out loss and perplexity
+at step 0 and every ``eval_steps``), ``adapter/`` (LoRA, QLoRA) or ``model/`` (full), ``merged/`` with
+``--merge``, and ``manifest.json`` when finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from infra.config import ConfigError
+from infra.files import atomic_write_json
+from infra.manifest import Manifest
+from infra.modeling import ModelLoadError, check_causal_lm, count_parameters, decoder_layers
+from train.data import load_training_records, to_dataset
+from train.merge_adapter import CARRIED_FILES, MergeArgs, lineage, merge_adapter
+from train.metrics import METRICS_NAME, JsonlMetricsCallback, truncate_after
+from train.recipe import SFTRecipe, parse_recipe_cli
+
+
+def quantization_config(recipe: SFTRecipe) -> Any:
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    options: dict[str, Any] = dict(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=recipe.bnb_4bit_quant_type,
+        bnb_4bit_use_double_quant=recipe.bnb_4bit_use_double_quant,
+        bnb_4bit_compute_dtype=getattr(torch, recipe.bnb_4bit_compute_dtype),
+    )
+    if recipe.bnb_4bit_quant_storage:
+        options["bnb_4bit_quant_storage"] = getattr(torch, recipe.bnb_4bit_quant_storage)
+    return BitsAndBytesConfig(**options)
+
+
+def load_base_model(recipe: SFTRecipe) -> Any:
+    """The pruned checkpoint, 4-bit quantized for QLoRA."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    check_causal_lm(recipe.model)
+    kwargs: dict[str, Any] = {}
+    if Path(recipe.model).exists():
+        kwargs["local_files_only"] = True
+    if recipe.load_in_4bit:
+        kwargs["quantization_config"] = quantization_config(recipe)
+        kwargs["dtype"] = getattr(torch, recipe.bnb_4bit_compute_dtype)
+        if not torch.cuda.is_available():
+            kwargs["device_map"] = {"": "cpu"}
+        elif "LOCAL_RANK" in os.environ:  # one full copy per process under accelerate (DDP)
+            kwargs["device_map"] = {"": int(os.environ["LOCAL_RANK"])}
+    else:
+        kwargs["dtype"] = getattr(torch, recipe.dtype)
+    model = AutoModelForCausalLM.from_pretrained(recipe.model, **kwargs)
+    model.config.use_cache = False  # incompatible with gradient checkpointing; generation re-enables it
+    return model
+
+
+def lora_config(recipe: SFTRecipe) -> Any:
+    from peft import LoraConfig
+
+    targets = recipe.lora_target_modules
+    return LoraConfig(
+        r=recipe.lora_r,
+        lora_alpha=recipe.lora_alpha,
+        lora_dropout=recipe.lora_dropout,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def sft_config(recipe: SFTRecipe, has_eval: bool) -> Any:
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=recipe.output_dir,
+        learning_rate=recipe.learning_rate,
+        lr_scheduler_type=recipe.lr_scheduler_type,
+        warmup_steps=recipe.warmup_steps,
+        optim=recipe.optim,
+        adam_beta1=recipe.adam_beta1,
+        adam_beta2=recipe.adam_beta2,
+        weight_decay=recipe.weight_decay,
+        max_grad_norm=recipe.max_grad_norm,
+        num_train_epochs=recipe.num_train_epochs,
+        max_steps=recipe.max_steps,
+        per_device_train_batch_size=recipe.per_device_train_batch_size,
+        per_device_eval_batch_size=recipe.per_device_eval_batch_size,
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        max_length=recipe.max_length,
+        gradient_checkpointing=recipe.gradient_checkpointing,
+        bf16=recipe.bf16,
+        logging_steps=recipe.logging_steps,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=recipe.eval_steps,
+        save_strategy="steps",
+        save_steps=recipe.save_steps,
+        save_total_limit=recipe.save_total_limit,
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        report_to=recipe.report_to,
+        completion_only_loss=True,
+        disable_tqdm=False,
+    )
+
+
+def build_trainer(recipe: SFTRecipe, spec: Any, tokenizer: Any, records: Any) -> Any:
+    """An SFTTrainer on the prepared records (also used by the tests to inspect the label masks)."""
+    from trl import SFTTrainer
+
+    model = load_base_model(recipe)
+    eval_dataset = to_dataset(spec, records.eval) if records.eval else None
+    return SFTTrainer(
+        model=model,
+        args=sft_config(recipe, eval_dataset is not None),
+        train_dataset=to_dataset(spec, records.train),
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(recipe) if recipe.uses_adapter else None,
+        callbacks=[JsonlMetricsCallback(Path(recipe.output_dir) / METRICS_NAME)],
+    )
+
+
+def last_checkpoint(output_dir: Path) -> tuple[str | None, int]:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not output_dir.is_dir():
+        return None, 0
+    checkpoint = get_last_checkpoint(str(output_dir))
+    if checkpoint is None:
+        return None, 0
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return checkpoint, int(state["global_step"])
+
+
+def train(recipe: SFTRecipe) -> Path:
+    import torch
+
+    from infra.model_spec import resolve_model_spec
+    from infra.modeling import load_tokenizer
+
+    torch.manual_seed(recipe.seed)
+    output_dir = Path(recipe.output_dir)
+    records = load_training_records(
+        recipe.data, recipe.eval_data, recipe.eval_fraction, recipe.seed, recipe.drop_truncated
+    )
+    spec = resolve_model_spec(recipe.model_config, recipe.model)
+    tokenizer = load_tokenizer(recipe.model, padding_side="right")
+    manifest = Manifest("train.sft", config=recipe, seeds={"seed": recipe.seed})
+    manifest.add_input("model", recipe.model)
+    manifest.add_input("data", recipe.data)
+    if recipe.eval_data:
+        manifest.add_input("eval_data", recipe.eval_data)
+    manifest.extra["data_counts"] = records.counts
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    trainer = build_trainer(recipe, spec, tokenizer, records)
+    checkpoint, step = last_checkpoint(output_dir)
+    metrics_path = output_dir / METRICS_NAME
+    if checkpoint is not None:
+        truncate_after(metrics_path, step)
+        print(f"[sft] resuming from {checkpoint} (step {step})")
+    else:
+        metrics_path.unlink(missing_ok=True)
+        if trainer.eval_dataset is not None:
+            trainer.evaluate()  # step 0: the pruned model's held-out loss before any update
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    final = output_dir / ("adapter" if recipe.uses_adapter else "model")
+    partial = final.with_name(final.name + ".partial")
+    trainer.save_model(str(partial))  # every process takes part (DeepSpeed / FSDP gather)
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(partial)
+        if not recipe.uses_adapter:
+            for name in CARRIED_FILES:
+                if (Path(recipe.model) / name).is_file():
+                    shutil.copy2(Path(recipe.model) / name, partial / name)
+        atomic_write_json(
+            partial / "lineage.json", lineage(recipe.model, method=recipe.method, data=recipe.data)
+        )
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        trained = trainer.model
+        print(
+            f"[sft] {recipe.method}: {len(decoder_layers(trained))} layers, "
+            f"{count_parameters(trained) / 1e6:.2f}M parameters "
+            f"({sum(p.numel() for p in trained.parameters() if p.requires_grad) / 1e6:.2f}M trained), "
+            f"{trainer.state.global_step} steps -> {final}"
+        )
+        if recipe.merge and recipe.uses_adapter:
+            merge_adapter(
+                MergeArgs(adapter=str(final), output_dir=str(output_dir / "merged"), overwrite=True)
+            )
+        manifest.extra["global_step"] = trainer.state.global_step
+        manifest.write(output_dir)
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    recipe = parse_recipe_cli(argv, doc=__doc__)
+    try:
+        train(recipe)
+    except (ConfigError, ModelLoadError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
