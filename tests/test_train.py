@@ -229,3 +229,20 @@ def test_bad_training_data_is_named(tiny_models, tmp_path, capsys):
         )
         assert code == 2 and expected in capsys.readouterr().err
     assert not (tmp_path / "o" / "adapter").exists()
+
+
+def test_every_recipe_and_accelerate_config_loads():
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    from infra.paths import REPO_ROOT
+
+    recipes = sorted(p.stem for p in (REPO_ROOT / "configs" / "train").glob("*.yaml"))
+    assert recipes == ["full", "lora", "qlora"]
+    for name in recipes:
+        recipe = load_recipe(["--recipe", name, "--model", "m", "--data", "d", "--output_dir", "o"])
+        assert recipe.method == name and recipe.uses_adapter == (name != "full")
+    kinds = {
+        p.stem: ClusterConfig.from_yaml_file(str(p)).distributed_type.value
+        for p in (REPO_ROOT / "configs" / "accelerate").glob("*.yaml")
+    }
+    assert kinds == {"deepspeed_zero3": "DEEPSPEED", "fsdp": "FSDP", "multi_gpu": "MULTI_GPU"}

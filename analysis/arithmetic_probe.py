@@ -1,0 +1,246 @@
+"""Arithmetic probe (paper Figures 3, 7 and 10): how much each layer matters for the first answer digit.
+
+    python -m analysis.arithmetic_probe --model meta-llama/Llama-3.1-8B-Instruct --output_dir outputs/llama/probe/base
+    python -m analysis.arithmetic_probe --model outputs/llama/bi-25 --adapter outputs/llama/bi-25-sgr/adapter \\
+        --output_dir outputs/llama/probe/bi-25-sgr --ablate_layers none     # Figure 7: accuracy after recovery
+
+Items: ``single_digit_three_ops`` (../shared/data/arithmetic by default, or EleutherAI/arithmetic's
+``arithmetic_1dc``), 200 sampled with random_state 42; contexts rewritten ``Q:`` -> ``Question:``, ``A:`` ->
+``Answer:`` with blank lines collapsed, after a fixed 3-shot prefix. The target is the first digit of the
+answer (after `` -`` for a negative one). For the unablated model and for each ablated layer (its input
+passed through unchanged, through nnsight) the probe records the target's log-probability and whether the
+target is the top-1 among the ten digit tokens. Writes ``arithmetic_probe.json``: ``baseline``
+(accuracy, mean log-probability) and, per ablated layer, the mean change in log-probability and the
+accuracy; and a manifest.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from infra.config import ConfigError, parse_cli
+from infra.datasets import load_records
+from infra.files import atomic_write_json
+from infra.manifest import Manifest
+from infra.paths import REPO_ROOT
+
+DEFAULT_DATA = str(REPO_ROOT.parent / "shared" / "data" / "arithmetic" / "single_digit_three_ops.jsonl")
+FEW_SHOT_PREFIX = (
+    "Question: What is (2 + 3) * 4?\nAnswer: 20\n"
+    "Question: What is (7 - 9) + 1?\nAnswer: -1\n"
+    "Question: What is (6 * 3) - 5?\nAnswer: 13\n"
+)
+DIGITS = "0123456789"
+RESULT_NAME = "arithmetic_probe.json"
+
+
+@dataclass
+class ProbeItem:
+    text: str  # prefix + rewritten context, up to the position where the first digit comes
+    digit: str
+
+
+def rewrite_context(context: str) -> str:
+    text = context.replace("Q:", "Question:").replace("A:", "Answer:")
+    return re.sub(r"\n\s*\n", "\n", text).strip("\n")
+
+
+def probe_items(records: list[dict[str, Any]], prefix: str = FEW_SHOT_PREFIX) -> list[ProbeItem]:
+    items = []
+    for number, record in enumerate(records, start=1):
+        if "context" not in record or "completion" not in record:
+            raise ConfigError(f"arithmetic record {number}: needs 'context' and 'completion'")
+        answer = record["completion"].strip()
+        negative = answer.startswith("-")
+        digits = answer.lstrip("-")
+        if not digits[:1].isdigit():
+            raise ConfigError(f"arithmetic record {number}: answer {record['completion']!r} is not a number")
+        text = prefix + rewrite_context(record["context"]) + (" -" if negative else " ")
+        items.append(ProbeItem(text=text, digit=digits[0]))
+    return items
+
+
+def sample_records(records: list[dict[str, Any]], n_items: int, seed: int) -> list[dict[str, Any]]:
+    """``DataFrame.sample(n, random_state=seed)``, the original selection."""
+    import pandas as pd
+
+    frame = pd.DataFrame(records)
+    if n_items > len(frame):
+        raise ConfigError(f"n_items {n_items} > {len(frame)} records")
+    return frame.sample(n=n_items, random_state=seed).to_dict("records")
+
+
+def encode_item(tokenizer: Any, item: ProbeItem) -> tuple[list[int], list[int], int]:
+    """Token ids of the context and of the ten digit candidates at the next position, and the target.
+
+    The context's trailing space (or space and minus) is kept when the tokenizer writes digits as separate
+    tokens after it; when it merges space and digit (``Ġ3``), the candidates are the merged tokens.
+    """
+    splits = [(item.text, "")]
+    if item.text.endswith(" -"):
+        splits.append((item.text[:-1], "-"))
+    splits.append((item.text.rstrip(" "), " ") if item.text.endswith(" ") else (item.text[:-2], " -"))
+    for context, glue in splits:
+        context_ids = tokenizer(context)["input_ids"]
+        candidates = []
+        for digit in DIGITS:
+            ids = tokenizer(context + glue + digit)["input_ids"]
+            if ids[: len(context_ids)] != context_ids or len(ids) != len(context_ids) + 1:
+                break
+            candidates.append(ids[-1])
+        if len(candidates) == 10 and len(set(candidates)) == 10:
+            return context_ids, candidates, candidates[DIGITS.index(item.digit)]
+    raise ConfigError(f"the tokenizer does not give one token per digit after {item.text[-20:]!r}")
+
+
+def _batches(encoded: list, batch_size: int):
+    for start in range(0, len(encoded), batch_size):
+        yield encoded[start : start + batch_size]
+
+
+def _pad_left(rows: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(row)
+        mask[i, width - len(row) :] = 1
+    return ids, mask
+
+
+def score_logits(last_logits: Any, encoded: list) -> list[tuple[float, bool]]:
+    """Per item: log-probability of the target token, and whether it is the top digit."""
+    import torch
+
+    log_probs = torch.log_softmax(last_logits.float(), dim=-1)
+    results = []
+    for row, (_, candidates, target) in zip(log_probs, encoded):
+        digit_scores = row[candidates]
+        results.append((float(row[target]), candidates[int(torch.argmax(digit_scores))] == target))
+    return results
+
+
+def run_probe(
+    model: Any, tokenizer: Any, items: list[ProbeItem], layers: list[int], batch_size: int = 16
+) -> dict[str, Any]:
+    """Baseline and per-layer ablation through nnsight (``layer.output = layer.input``)."""
+    import torch
+    from nnsight import LanguageModel
+
+    from infra.modeling import decoder_layers
+
+    encoded = [encode_item(tokenizer, item) for item in items]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    wrapped = LanguageModel(model, tokenizer=tokenizer)
+    layer_list = decoder_layers(model)
+    layer_path = next(name for name, module in model.named_modules() if module is layer_list)
+    n_layers = len(layer_list)
+    bad = [layer for layer in layers if not 0 <= layer < n_layers]
+    if bad:
+        raise ConfigError(f"ablate_layers: layer {bad[0]} out of range (the model has {n_layers})")
+
+    def evaluate(ablate: int | None) -> list[tuple[float, bool]]:
+        results = []
+        for batch in _batches(encoded, batch_size):
+            ids, mask = _pad_left([context for context, _, _ in batch], pad_id)
+            ids, mask = ids.to(model.device), mask.to(model.device)
+            with torch.no_grad(), wrapped.trace({"input_ids": ids, "attention_mask": mask}):
+                if ablate is not None:
+                    envoy = wrapped
+                    for part in layer_path.split("."):
+                        envoy = getattr(envoy, part)
+                    layer = envoy[ablate]
+                    layer.output = layer.input
+                logits = wrapped.output.logits[:, -1, :].save()
+            results.extend(score_logits(logits, batch))
+        return results
+
+    baseline = evaluate(None)
+    report: dict[str, Any] = {
+        "n_items": len(items),
+        "baseline": {
+            "accuracy": sum(hit for _, hit in baseline) / len(baseline),
+            "mean_logprob": sum(lp for lp, _ in baseline) / len(baseline),
+        },
+        "layers": [],
+    }
+    for layer in tqdm(layers, desc="ablate", unit="layer", disable=None):
+        ablated = evaluate(layer)
+        report["layers"].append(
+            {
+                "layer": layer,
+                "delta_logprob": sum(a[0] - b[0] for a, b in zip(ablated, baseline)) / len(baseline),
+                "accuracy": sum(hit for _, hit in ablated) / len(ablated),
+            }
+        )
+    return report
+
+
+@dataclass
+class ProbeArgs:
+    model: str
+    output_dir: str
+    adapter: str | None = None
+    data: str = field(default=DEFAULT_DATA, metadata={"help": "JSONL (context, completion) or a hub id"})
+    hub_config: str | None = field(default="arithmetic_1dc", metadata={"help": "when --data is a hub id"})
+    n_items: int = 200
+    seed: int = 42
+    ablate_layers: str = field(default="all", metadata={"help": "all, none, or a comma list"})
+    batch_size: int = 16
+    dtype: str = "float32"
+    device: str = "auto"
+
+
+def parse_layers(value: str, n_layers: int) -> list[int]:
+    if value == "all":
+        return list(range(n_layers))
+    if value in ("none", ""):
+        return []
+    try:
+        return [int(part) for part in str(value).split(",")]
+    except ValueError:
+        raise ConfigError(f"ablate_layers: expected all, none or a comma list, got {value!r}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(ProbeArgs, argv, doc=__doc__)
+    from infra.modeling import decoder_layers, load_model, load_tokenizer
+
+    try:
+        records = load_records(args.data, hub_config=args.hub_config, split="validation")
+        items = probe_items(sample_records(records, args.n_items, args.seed))
+        model = load_model(
+            args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, merge_adapter=True
+        )
+        tokenizer = load_tokenizer(args.model)
+        layers = parse_layers(str(args.ablate_layers), len(decoder_layers(model)))
+        manifest = Manifest("analysis.arithmetic_probe", config=args, seeds={"seed": args.seed})
+        manifest.add_input("model", args.model)
+        manifest.add_input("data", args.data)
+        report = run_probe(model, tokenizer, items, layers, args.batch_size)
+    except (ConfigError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report.update({"model": args.model, "adapter": args.adapter})
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(output_dir / RESULT_NAME, report)
+    manifest.write(output_dir)
+    base = report["baseline"]
+    print(
+        f"[probe] accuracy {base['accuracy']:.3f}, mean log-prob {base['mean_logprob']:.3f}, "
+        f"{len(report['layers'])} layers ablated -> {output_dir / RESULT_NAME}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
