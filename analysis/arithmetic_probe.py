@@ -133,13 +133,13 @@ def run_probe(
 ) -> dict[str, Any]:
     """Baseline and per-layer ablation through nnsight (``layer.output = layer.input``)."""
     import torch
-    from nnsight import LanguageModel
+    from nnsight import TransformersModel
 
     from infra.modeling import decoder_layers
 
     encoded = [encode_item(tokenizer, item) for item in items]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    wrapped = LanguageModel(model, tokenizer=tokenizer)
+    wrapped = TransformersModel(model, task="text-generation", tokenizer=tokenizer)
     layer_list = decoder_layers(model)
     layer_path = next(name for name, module in model.named_modules() if module is layer_list)
     n_layers = len(layer_list)

@@ -43,9 +43,9 @@ def cosine_profile(
 ) -> list[float]:
     """Mean over texts of the mean over (unpadded) tokens of cos(input, output), per layer."""
     import torch
-    from nnsight import LanguageModel
+    from nnsight import TransformersModel
 
-    wrapped = LanguageModel(model, tokenizer=tokenizer)
+    wrapped = TransformersModel(model, task="text-generation", tokenizer=tokenizer)
     envoys = layer_envoys(wrapped, model)
     sums = torch.zeros(len(envoys), dtype=torch.float64)
     for start in tqdm(range(0, len(texts), batch_size), desc="cosine profile", disable=None):
@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, merge_adapter=True
         )
         tokenizer = load_tokenizer(args.model, padding_side="right")
-        cosines = cosine_profile(model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length)
+        cosines = cosine_profile(
+            model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length
+        )
     except (ConfigError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

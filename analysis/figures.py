@@ -1,0 +1,436 @@
+"""The paper's figures from result files (see ``analysis.layout`` for where each input lives).
+
+One function per figure; each writes ``<stem>.png`` and ``<stem>.pdf`` sized for one paper column (3.4 in
+wide), with labelled axes, units and a legend, and returns the paths. A function whose inputs are missing
+raises :class:`~analysis.tables.MissingInputs` naming them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed on compute nodes
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from analysis.code_errors import OUTCOME_LABELS, OUTCOMES, distribution_of_files  # noqa: E402
+from analysis.degeneration import METRICS, read_items, summarize  # noqa: E402
+from analysis.layout import ResultsLayout  # noqa: E402
+from analysis.tables import MissingInputs, _sort_key  # noqa: E402
+from eval.retention import LABELS, load_scores, retention_rows  # noqa: E402
+from infra.files import load_jsonl, read_json  # noqa: E402
+
+COLUMN_WIDTH_IN = 3.4
+CODE_TASKS = ("humaneval", "mbpp")
+OUTCOME_COLORS = {
+    "passed": "#2ca02c",
+    "failed_assertion": "#ff7f0e",
+    "runtime_error": "#d62728",
+    "undefined_name": "#9467bd",
+    "syntax_error_unbalanced_brackets": "#8c564b",
+    "syntax_error_other": "#e377c2",
+    "timeout": "#7f7f7f",
+    "no_code": "#bcbd22",
+}
+METRIC_LABELS = {
+    "rep_2": "rep-2",
+    "rep_3": "rep-3",
+    "rep_4": "rep-4",
+    "self_bleu_4": "Self-BLEU-4",
+    "length": "length (tokens)",
+}
+plt.rcParams.update(
+    {
+        "font.size": 7,
+        "axes.titlesize": 7,
+        "axes.labelsize": 7,
+        "legend.fontsize": 6,
+        "xtick.labelsize": 6,
+        "ytick.labelsize": 6,
+        "figure.dpi": 100,
+        "savefig.dpi": 300,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
+
+
+def _save(figure: Any, output: str | Path) -> list[Path]:
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    figure.tight_layout()
+    for suffix in (".png", ".pdf"):
+        path = output.with_suffix(suffix)
+        temporary = path.with_name(f".{path.name}.tmp{suffix}")
+        figure.savefig(temporary, bbox_inches="tight")
+        temporary.replace(path)
+        paths.append(path)
+    plt.close(figure)
+    return paths
+
+
+def _figure(height: float = 2.3, ncols: int = 1) -> tuple[Any, Any]:
+    return plt.subplots(1, ncols, figsize=(COLUMN_WIDTH_IN, height), squeeze=False)
+
+
+# ---------------------------------------------------------------- single-layer sweep (Figures 1, 2, 4)
+
+
+def sweep_layers(sweep_dir: Path) -> dict[int, dict[str, float]]:
+    layers = {}
+    for path in sorted(sweep_dir.glob("layer_*.json")):
+        layers[int(path.stem.split("_")[1])] = read_json(path)["scores"]
+    return layers
+
+
+def _require_sweep(layout: ResultsLayout) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
+    baseline = layout.sweep / "baseline.json"
+    layers = sweep_layers(layout.sweep) if layout.sweep.is_dir() else {}
+    if not baseline.is_file() or not layers:
+        raise MissingInputs(f"{layout.sweep}: baseline.json and layer_XXX.json (layer_pruner.sweep)")
+    return read_json(baseline)["scores"], layers
+
+
+def figure_sweep(results: str | Path, output: str | Path) -> list[Path]:
+    """Figure 1: each task's score with one layer removed, relative to the unpruned model."""
+    baseline, layers = _require_sweep(ResultsLayout(results))
+    figure, axes = _figure()
+    ax = axes[0][0]
+    xs = sorted(layers)
+    for task, base in baseline.items():
+        ys = [layers[x].get(task, float("nan")) / base if base else float("nan") for x in xs]
+        ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1, label=LABELS.get(task, task))
+    ax.axhline(1.0, color="black", linewidth=0.6, linestyle=":")
+    ax.set_xlabel("layer removed (index)")
+    ax.set_ylabel("score / unpruned score")
+    ax.set_title("Removing a single layer")
+    ax.legend(frameon=False, ncols=2)
+    return _save(figure, output)
+
+
+def figure_degeneration(
+    results: str | Path, output: str | Path, tasks: tuple[str, ...] = ("gsm8k",)
+) -> list[Path]:
+    """Figure 2: degeneration of the responses with one layer removed, relative to the unpruned model."""
+    layout = ResultsLayout(results)
+    _, layers = _require_sweep(layout)
+
+    def pooled(name: str) -> list[dict]:
+        records = []
+        for task in tasks:
+            path = layout.sweep / f"{name}.{task}.jsonl"
+            if path.is_file():
+                records.extend(read_items(str(path)))
+        return records
+
+    baseline = summarize(pooled("baseline"))
+    if not baseline["n"]:
+        raise MissingInputs(f"{layout.sweep}/baseline.<task>.jsonl for {', '.join(tasks)}")
+    xs = sorted(layers)
+    per_layer = {x: summarize(pooled(f"layer_{x:03d}")) for x in xs}
+    figure, axes = _figure()
+    ax = axes[0][0]
+    for metric in METRICS:
+        ys = []
+        for x in xs:
+            value, base = per_layer[x][metric], baseline[metric]
+            ys.append(value / base if value is not None and base else float("nan"))
+        ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1, label=METRIC_LABELS[metric])
+    ax.axhline(1.0, color="black", linewidth=0.6, linestyle=":")
+    ax.set_xlabel("layer removed (index)")
+    ax.set_ylabel("value / unpruned value")
+    ax.set_title(f"Degeneration ({', '.join(LABELS.get(t, t) for t in tasks)})")
+    ax.legend(frameon=False, ncols=2)
+    return _save(figure, output)
+
+
+def _stacked_outcomes(
+    ax: Any, labels: list[str], distributions: list[dict[str, float]], horizontal: bool
+) -> None:
+    starts = [0.0] * len(labels)
+    positions = list(range(len(labels)))
+    for outcome in OUTCOMES:
+        sizes = [100 * d[outcome] for d in distributions]
+        if not any(sizes):
+            continue
+        style = dict(color=OUTCOME_COLORS[outcome], label=OUTCOME_LABELS[outcome])
+        if horizontal:
+            ax.barh(positions, sizes, left=starts, height=0.8, **style)
+        else:
+            ax.bar(positions, sizes, bottom=starts, width=0.8, **style)
+        starts = [b + h for b, h in zip(starts, sizes)]
+    if horizontal:
+        ax.set_yticks(positions, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("share of programs (%)")
+        ax.set_xlim(0, 100)
+        ax.legend(frameon=False, fontsize=5, ncols=3, loc="upper center", bbox_to_anchor=(0.3, -0.18))
+    else:
+        ax.set_xticks(positions, labels)
+        ax.set_ylabel("share of programs (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(frameon=False, fontsize=5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+
+def figure_code_errors_sweep(results: str | Path, output: str | Path) -> list[Path]:
+    """Figure 4: how the programs fail with each single layer removed (HumanEval+ and MBPP+ pooled)."""
+    layout = ResultsLayout(results)
+    _, layers = _require_sweep(layout)
+    names = ["baseline"] + [f"layer_{x:03d}" for x in sorted(layers)]
+    labels, distributions = [], []
+    for name in names:
+        paths = [layout.sweep / f"{name}.{task}.jsonl" for task in CODE_TASKS]
+        paths = [p for p in paths if p.is_file() and p.stat().st_size]
+        if paths:
+            labels.append("none" if name == "baseline" else str(int(name.split("_")[1])))
+            distributions.append(distribution_of_files(paths))
+    if len(labels) < 2:
+        raise MissingInputs(f"{layout.sweep}: code item files (layer_XXX.humaneval.jsonl / .mbpp.jsonl)")
+    figure, axes = plt.subplots(1, 1, figsize=(COLUMN_WIDTH_IN, 2.3), squeeze=False)
+    _stacked_outcomes(axes[0][0], labels, distributions, horizontal=False)
+    axes[0][0].set_xlabel("layer removed (index)")
+    axes[0][0].set_title("Code outcomes with one layer removed")
+    return _save(figure, output)
+
+
+# ---------------------------------------------------------------- arithmetic probe (Figures 3, 7)
+
+
+def figure_probe(results: str | Path, output: str | Path, run: str = "base") -> list[Path]:
+    """Figure 3: per ablated layer, the change of the target digit's log-probability and the accuracy."""
+    path = ResultsLayout(results).probe(run)
+    if not path.is_file():
+        raise MissingInputs(f"{path} (analysis.arithmetic_probe)")
+    probe = read_json(path)
+    if not probe["layers"]:
+        raise MissingInputs(f"{path}: no ablated layer (run with --ablate_layers all)")
+    xs = [entry["layer"] for entry in probe["layers"]]
+    figure, axes = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 3.0), sharex=True)
+    axes[0].bar(xs, [entry["delta_logprob"] for entry in probe["layers"]], color="#1f77b4", width=0.8)
+    axes[0].axhline(0.0, color="black", linewidth=0.6)
+    axes[0].set_ylabel("Δ log p(target) (nats)")
+    axes[0].set_title(f"Arithmetic probe ({probe['n_items']} items)")
+    axes[1].plot(
+        xs,
+        [100 * e["accuracy"] for e in probe["layers"]],
+        marker="o",
+        markersize=2.5,
+        linewidth=1,
+        label="layer ablated",
+    )
+    axes[1].axhline(
+        100 * probe["baseline"]["accuracy"], color="black", linestyle="--", linewidth=0.8, label="no ablation"
+    )
+    axes[1].axhline(10.0, color="grey", linestyle=":", linewidth=0.8, label="chance (1 of 10 digits)")
+    axes[1].set_ylabel("digit top-1 accuracy (%)")
+    axes[1].set_xlabel("layer ablated (index)")
+    axes[1].legend(frameon=False)
+    return _save(figure, output)
+
+
+def figure_probe_recovery(results: str | Path, output: str | Path) -> list[Path]:
+    """Figure 7: arithmetic accuracy of the unpruned, pruned and recovered models."""
+    layout = ResultsLayout(results)
+    probe_root = layout.root / "probe"
+    entries = []
+    if probe_root.is_dir():
+        for directory in sorted(probe_root.iterdir()):
+            path = directory / "arithmetic_probe.json"
+            if path.is_file():
+                entries.append((directory.name, read_json(path)["baseline"]["accuracy"]))
+    from analysis.layout import parse_run_name
+
+    def order(entry):
+        run = parse_run_name(entry[0])
+        return (0,) if entry[0] == "base" else (1, *_sort_key(run)) if run else (2, entry[0])
+
+    entries.sort(key=order)
+    if len(entries) < 2:
+        raise MissingInputs(f"{probe_root}/<run>/arithmetic_probe.json for base and at least one other model")
+    labels = []
+    for name, _ in entries:
+        run = parse_run_name(name)
+        labels.append("Unpruned" if name == "base" else run.label if run else name)
+    figure, axes = _figure(height=2.6)
+    ax = axes[0][0]
+    colors = [
+        "#2ca02c"
+        if name == "base"
+        else "#d62728"
+        if not (parse_run_name(name) and parse_run_name(name).recovery)
+        else "#1f77b4"
+        for name, _ in entries
+    ]
+    ax.barh(range(len(entries)), [100 * acc for _, acc in entries], color=colors)
+    ax.axvline(10.0, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_yticks(range(len(entries)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("digit top-1 accuracy (%)")
+    ax.set_title("Arithmetic after pruning and recovery")
+    return _save(figure, output)
+
+
+# ---------------------------------------------------------------- recovery (Figures 5, 8)
+
+
+def figure_perplexity(results: str | Path, output: str | Path, kind: str = "recovered") -> list[Path]:
+    """Figure 5 (and 12 with kind="full_ft"): held-out perplexity over fine-tuning steps.
+
+    One panel per fine-tuning dataset; colour = pruning method, solid = SGR, dashed = dataset responses."""
+    from analysis.layout import METHOD_LABELS, RECOVERY_LABELS, parse_run_name
+
+    layout = ResultsLayout(results)
+    curves = {}
+    for name, directory in layout.subruns(kind).items():
+        path = directory / "train" / "metrics.jsonl"
+        if path.is_file():
+            points = [(r["step"], r["eval_perplexity"]) for r in load_jsonl(path) if "eval_perplexity" in r]
+            if points:
+                curves[name] = points
+    if not curves:
+        raise MissingInputs(f"{layout.root / kind}/<run>/train/metrics.jsonl with held-out evaluations")
+    panels: dict[str, dict[str, list]] = {}
+    for name, points in curves.items():
+        run = parse_run_name(name)
+        panels.setdefault(run.data if run else "", {})[name] = points
+    figure, axes = _figure(height=2.4, ncols=len(panels))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    methods = sorted({(parse_run_name(n).method if parse_run_name(n) else n) for n in curves})
+    for ax, (data, runs) in zip(axes[0], sorted(panels.items())):
+        for name, points in sorted(runs.items()):
+            run = parse_run_name(name)
+            key = run.method if run else name
+            label = (
+                f"{METHOD_LABELS.get(run.method, run.method)} + {RECOVERY_LABELS[run.recovery]}"
+                if run
+                else name
+            )
+            ax.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                "-" if run is None or run.recovery == "sgr" else "--",
+                color=colors[methods.index(key) % len(colors)],
+                marker="o",
+                markersize=2,
+                linewidth=1,
+                label=label,
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel("optimizer step")
+        ax.set_title(f"Held-out perplexity ({data})" if data else "Held-out perplexity")
+    axes[0][0].set_ylabel("held-out perplexity (log scale)")
+    axes[0][0].legend(frameon=False, fontsize=5)
+    return _save(figure, output)
+
+
+def figure_code_errors_models(
+    results: str | Path, output: str | Path, amount: str = "25pct", data: str | None = None
+) -> list[Path]:
+    """Figure 8: code outcomes of the unpruned, pruned and recovered models (HumanEval+ and MBPP+ pooled).
+
+    Runs at ``amount``; recovered runs on ``data`` only (default: the first dataset found)."""
+    layout = ResultsLayout(results)
+    recovered = layout.runs("recovered")
+    data = data or min((run.data for run in recovered if run.amount == amount), default=None)
+    candidates = [("Unpruned", layout.base_eval)]
+    for kind in ("pruned", "recovered"):
+        runs = layout.runs(kind) if kind == "pruned" else recovered
+        for run, directory in sorted(runs.items(), key=lambda kv: _sort_key(kv[0])):
+            if run.amount == amount and (run.data is None or run.data == data):
+                candidates.append((run.label, directory / "eval"))
+    labels, distributions = [], []
+    for label, directory in candidates:
+        paths = [
+            directory / f"{task}.jsonl" for task in CODE_TASKS if (directory / f"{task}.jsonl").is_file()
+        ]
+        if paths:
+            labels.append(label)
+            distributions.append(distribution_of_files(paths))
+    if len(labels) < 2:
+        raise MissingInputs(f"{layout.root}: humaneval.jsonl / mbpp.jsonl item files of two or more models")
+    figure, axes = plt.subplots(1, 1, figsize=(COLUMN_WIDTH_IN, 1.0 + 0.22 * len(labels)), squeeze=False)
+    _stacked_outcomes(axes[0][0], labels, distributions, horizontal=True)
+    axes[0][0].set_title("Code outcomes after pruning and recovery")
+    return _save(figure, output)
+
+
+# ---------------------------------------------------------------- ratios (Figure 6) and BI profile
+
+
+def figure_ratios(results: str | Path, output: str | Path) -> list[Path]:
+    """Figure 6: mean retention against the share of layers removed, per method."""
+    layout = ResultsLayout(results)
+    if not layout.base_eval.is_dir():
+        raise MissingInputs(f"{layout.base_eval} (the unpruned model's scores)")
+    baseline = load_scores(layout.base_eval)
+    runs = layout.runs("pruned")
+    num_layers = _num_layers(layout)
+    by_method: dict[str, list] = {}
+    for run, directory in runs.items():
+        _, rows = retention_rows(baseline, {run.name: load_scores(directory / "eval")})
+        share = (
+            run.amount_value
+            if run.is_percent
+            else (100 * run.amount_value / num_layers if num_layers else None)
+        )
+        if share is not None:
+            by_method.setdefault(run.method, []).append((share, rows[0]))
+    if not by_method or max(len(points) for points in by_method.values()) < 2:
+        raise MissingInputs(f"{layout.root / 'pruned'}: one method at two or more pruning amounts")
+    figure, axes = _figure(height=2.4, ncols=2)
+    from analysis.layout import METHOD_LABELS
+
+    for ax, group, title in zip(
+        axes[0], ("generative_mean", "classification_mean"), ("Generative", "Classification")
+    ):
+        for method, points in sorted(by_method.items()):
+            points.sort(key=lambda p: p[0])
+            xs = [p[0] for p in points if p[1][group] is not None]
+            ys = [100 * p[1][group] for p in points if p[1][group] is not None]
+            if xs:
+                ax.plot(
+                    xs, ys, marker="o", markersize=2.5, linewidth=1, label=METHOD_LABELS.get(method, method)
+                )
+        ax.set_xlabel("layers removed (%)")
+        ax.set_title(title)
+    axes[0][0].set_ylabel("mean retention (%)")
+    axes[0][0].legend(frameon=False)
+    return _save(figure, output)
+
+
+def _num_layers(layout: ResultsLayout) -> int | None:
+    for directory in layout.runs("pruned").values():
+        plan = directory / "model" / "plan.json"
+        if plan.is_file():
+            return int(read_json(plan)["num_layers"])
+    return None
+
+
+def figure_bi_profile(results: str | Path, output: str | Path) -> list[Path]:
+    """Cosine between each layer's input and output (the paper's cosine notebook), and BI = 1 - cosine."""
+    path = ResultsLayout(results).bi_profile
+    if not path.is_file():
+        raise MissingInputs(f"{path} (analysis.bi_profile)")
+    profile = read_json(path)
+    xs = list(range(len(profile["cosine"])))
+    figure, axes = _figure()
+    ax = axes[0][0]
+    ax.plot(xs, profile["cosine"], marker="o", markersize=2.5, linewidth=1, label="cos(input, output)")
+    ax.plot(
+        xs,
+        profile["block_influence"],
+        marker="s",
+        markersize=2.5,
+        linewidth=1,
+        label="block influence (1 - cos)",
+    )
+    ax.set_xlabel("layer (index)")
+    ax.set_ylabel("mean over tokens and texts")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Block-influence profile")
+    ax.legend(frameon=False)
+    return _save(figure, output)

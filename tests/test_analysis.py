@@ -1,0 +1,224 @@
+"""analysis: degeneration metrics, the arithmetic probe and BI profile against independent computations,
+the code-error taxonomy, and every table and figure built from fixture results."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from analysis.arithmetic_probe import (
+    DEFAULT_DATA,
+    encode_item,
+    probe_items,
+    rewrite_context,
+    run_probe,
+    sample_records,
+    score_logits,
+)
+from analysis.bi_profile import cosine_profile
+from analysis.build_artifacts import ARTIFACTS, build
+from analysis.build_artifacts import main as build_main
+from analysis.code_errors import outcome_distribution
+from analysis.degeneration import rep_n, response_metrics, self_bleu, sentences, summarize, words
+from infra.config import ConfigError
+from infra.datasets import load_records
+from infra.modeling import load_model, load_tokenizer
+from layer_pruner.inmemory import layers_removed
+from layer_pruner.scoring import block_influence
+from tests.helpers.fixture_results import BASE, write_fixture_results
+
+
+def test_rep_n_and_self_bleu_by_hand():
+    assert rep_n(words("a b a b a"), 2) == pytest.approx(1 - 2 / 4)  # ab, ba, ab, ba: 2 unique of 4
+    assert rep_n(words("a b c d"), 3) == 0.0
+    assert rep_n(words("a b"), 3) is None  # fewer words than n
+    assert rep_n([], 2) is None
+    # Two identical sentences: each is the other's perfect reference, BLEU 1.
+    assert self_bleu(sentences("the cat sat on the mat. the cat sat on the mat.")) == pytest.approx(1.0)
+    # Disjoint sentences: no unigram match, BLEU 0 (NLTK returns 0 before smoothing).
+    assert self_bleu(sentences("a b c d\ne f g h")) == 0.0
+    # Sentences on separate lines (no punctuation tokens). "a b c d" against "a b c e" (and back): p1 = 3/4, p2 = 2/3, p3 = 1/2, p4 = 0 -> 0.1/1 (method 1).
+    expected = math.exp((math.log(3 / 4) + math.log(2 / 3) + math.log(1 / 2) + math.log(0.1)) / 4)
+    assert self_bleu(sentences("a b c d\na b c e")) == pytest.approx(expected)
+    # Brevity penalty: "a b" against "a b c d": exp(1 - 4/2) times its precisions (p3, p4 smoothed: 0.1/1).
+    short = math.exp(1 - 4 / 2) * math.exp((0 + 0 + math.log(0.1) + math.log(0.1)) / 4)
+    assert self_bleu(sentences("a b\na b c d")) == pytest.approx(
+        (short + math.exp((math.log(2 / 4) + math.log(1 / 3) + math.log(0.1 / 2) + math.log(0.1 / 1)) / 4))
+        / 2
+    )
+
+
+def test_degeneration_empty_and_one_sentence_responses():
+    empty = response_metrics("", num_tokens=0)
+    assert empty == {"rep_2": None, "rep_3": None, "rep_4": None, "self_bleu_4": None, "length": 0.0}
+    one = response_metrics("the cat the cat the cat", num_tokens=7)
+    assert one["self_bleu_4"] is None and one["length"] == 7.0
+    assert one["rep_2"] == pytest.approx(1 - 2 / 5)
+    summary = summarize([{"response": ""}, {"response": "the cat the cat the cat"}, {"response": "x y\nx y"}])
+    assert summary["rep_2_n"] == 2 and summary["rep_2"] == pytest.approx(
+        ((1 - 2 / 5) + (1 - 2 / 3)) / 2
+    )  # xy yx xy: 2 of 3
+    assert summary["self_bleu_4_n"] == 1
+
+
+def test_degeneration_matches_nltk_on_varied_texts():
+    import random
+
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    rng = random.Random(1)
+    vocabulary = "the cat sat on a mat and then it ran away quickly . ! ?".split()
+    for _ in range(100):
+        text = " ".join(rng.choice(vocabulary[: rng.randint(3, 14)]) for _ in range(rng.randint(0, 60)))
+        parts = sentences(text)
+        ours = self_bleu(parts)
+        if len(parts) < 2:
+            assert ours is None
+            continue
+        smoothing = SmoothingFunction().method1
+        reference = sum(
+            sentence_bleu(parts[:j] + parts[j + 1 :], parts[j], smoothing_function=smoothing)
+            for j in range(len(parts))
+        ) / len(parts)
+        assert ours == pytest.approx(reference, abs=1e-12)
+
+
+def test_probe_item_rewriting():
+    items = probe_items([{"context": "\n\nQ: What is (4 - 7) - 3?\n\nA:", "completion": " -6"}])
+    assert rewrite_context("\n\nQ: What is 1?\n\nA:") == "Question: What is 1?\nAnswer:"
+    assert items[0].text.endswith("Question: What is (4 - 7) - 3?\nAnswer: -") and items[0].digit == "6"
+    assert items[0].text.startswith("Question: What is (2 + 3) * 4?\nAnswer: 20\n")
+    with pytest.raises(ConfigError, match="not a number"):
+        probe_items([{"context": "Q: x\nA:", "completion": " many"}])
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma2"])
+def test_probe_equals_plain_transformers_with_the_layer_removed(arch, tiny_models):
+    model = load_model(str(tiny_models[arch]), dtype="float32", device="cpu")
+    tokenizer = load_tokenizer(str(tiny_models[arch]))
+    items = probe_items(sample_records(load_records(DEFAULT_DATA), 24, 42))
+    report = run_probe(model, tokenizer, items, [2, 5], batch_size=8)
+
+    encoded = [encode_item(tokenizer, item) for item in items]
+
+    def independent(removed):  # one unpadded forward per item, layer taken out of the module list
+        results = []
+        with layers_removed(model, removed), torch.no_grad():
+            for entry in encoded:
+                logits = model(torch.tensor([entry[0]])).logits[:, -1]
+                results.extend(score_logits(logits, [entry]))
+        return results
+
+    base = independent([])
+    assert report["baseline"]["mean_logprob"] == pytest.approx(
+        sum(lp for lp, _ in base) / len(base), abs=1e-5
+    )
+    assert report["baseline"]["accuracy"] == sum(hit for _, hit in base) / len(base)
+    for entry in report["layers"]:
+        ablated = independent([entry["layer"]])
+        delta = sum(a[0] - b[0] for a, b in zip(ablated, base)) / len(base)
+        assert entry["delta_logprob"] == pytest.approx(delta, abs=1e-5)
+        assert entry["accuracy"] == sum(hit for _, hit in ablated) / len(ablated)
+    assert any(abs(e["delta_logprob"]) > 1e-3 for e in report["layers"])  # ablation changes something
+
+
+def test_probe_sample_matches_pandas_selection():
+    records = load_records(DEFAULT_DATA)
+    sample = sample_records(records, 200, 42)
+    assert len(sample) == 200 and len({r["context"] for r in sample}) > 150
+    assert sample == sample_records(records, 200, 42) and sample != sample_records(records, 200, 43)
+
+
+def test_bi_profile_through_nnsight_equals_the_pruner_scores(tiny_models):
+    model = load_model(str(tiny_models["qwen2"]), dtype="float32", device="cpu")
+    tokenizer = load_tokenizer(str(tiny_models["qwen2"]), padding_side="right")
+    texts = ["Question one is here and long enough.\nAnswer 5", "short", "A third text 1 2 3 with words"]
+    cosines = cosine_profile(model, tokenizer, texts, batch_size=2)
+    influence = block_influence(model, tokenizer, texts, batch_size=2, progress=False)
+    assert len(cosines) == 8
+    assert max(abs((1 - c) - b) for c, b in zip(cosines, influence)) < 1e-6
+
+
+def test_code_error_distribution():
+    records = [{"outcome": "passed"}] * 3 + [{"outcome": "syntax_error_unbalanced_brackets"}]
+    distribution = outcome_distribution(records)
+    assert distribution["passed"] == 0.75 and distribution["syntax_error_unbalanced_brackets"] == 0.25
+    assert sum(distribution.values()) == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="items:2: no code outcome"):
+        outcome_distribution([{"outcome": "passed"}, {"score": 1}])
+
+
+def test_every_artifact_builds_from_fixture_results(tmp_path):
+    results = write_fixture_results(tmp_path / "results")
+    report = build(results, tmp_path / "artifacts")
+    assert report["missing"] == {}
+    assert sorted(report["built"]) == sorted(ARTIFACTS)
+    for name, paths in report["built"].items():
+        for path in paths:
+            minimum = 10_000 if path.endswith(".png") else 100
+            assert (tmp_path / "artifacts" / path.split("/")[-1]).stat().st_size > minimum, path
+        if name.startswith("figure"):
+            assert sorted(p.rsplit(".", 1)[1] for p in paths) == ["pdf", "png"]
+    # Table 1: BI at 25% keeps 45% of the generative scores and 1 - 0.55/4 of the classification ones.
+    rows = list(csv.DictReader(open(tmp_path / "artifacts" / "table_1.csv")))
+    bi = next(row for row in rows if row["run"] == "Block influence 25%")
+    assert float(bi["gsm8k"]) == pytest.approx(round(BASE["gsm8k"] * 0.45, 4) / BASE["gsm8k"], abs=1e-6)
+    assert float(bi["classification_mean"]) == pytest.approx(1 - 0.55 / 4, abs=1e-3)
+    assert "Iterative 25% + SGR (dolci)" in (tmp_path / "artifacts" / "table_2.md").read_text()
+    assert r"\toprule" in (tmp_path / "artifacts" / "table_6.tex").read_text()
+
+
+def test_build_artifacts_names_what_is_missing(tmp_path, capsys):
+    results = tmp_path / "results"
+    (results / "base" / "eval").mkdir(parents=True)
+    (results / "base" / "eval" / "gsm8k.json").write_text(json.dumps({"score": 0.5}))
+    assert build_main(["--results", str(results), "--output_dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "skipped figure_1" in out and "sweep" in out and "0 built" in out
+    assert build_main(["--results", str(results), "--output_dir", str(tmp_path / "out"), "--strict"]) == 1
+    assert build_main(["--results", str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "out")]) == 2
+
+
+@pytest.mark.parametrize("notebook", ["paper_figures.ipynb", "sweep_and_probe.ipynb"])
+def test_notebooks_run_top_to_bottom(notebook, tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    from infra.paths import REPO_ROOT
+
+    results = write_fixture_results(tmp_path / "results")
+    monkeypatch.setenv("LPR_RESULTS", str(results))
+    monkeypatch.setenv("LPR_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    book = nbformat.read(REPO_ROOT / "analysis" / notebook, as_version=4)
+    NotebookClient(
+        book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT)}}
+    ).execute()
+    outputs = [o for cell in book.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert (tmp_path / "artifacts" / "figure_1.png").is_file()
+
+
+def test_degeneration_cli_normalizes_to_the_baseline(tmp_path, capsys):
+    from analysis.degeneration import main as degeneration_main
+
+    base = tmp_path / "base.jsonl"
+    base.write_text(json.dumps({"response": "a b c d\na b c e", "num_tokens": 10}) + "\n")
+    pruned = tmp_path / "pruned.jsonl"
+    pruned.write_text(json.dumps({"response": "a b a b a b", "num_tokens": 30}) + "\n")
+    output = tmp_path / "degeneration.json"
+    assert degeneration_main(["--items", str(pruned), "--baseline", str(base), "--output", str(output)]) == 0
+    result = json.loads(output.read_text())["files"]["pruned.jsonl"]
+    assert result["rep_2"] == pytest.approx(1 - 2 / 5)  # ab ba ab ba ab
+    assert result["normalized"]["length"] == pytest.approx(3.0)
+    assert result["normalized"]["rep_2"] == pytest.approx(
+        (1 - 2 / 5) / (1 - 6 / 7)
+    )  # base: ab bc cd da ab bc ce
+    (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n')
+    assert degeneration_main(["--items", str(tmp_path / "bad.jsonl"), "--output", str(output)]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
