@@ -24,7 +24,7 @@ from eval.retention import LABELS, load_scores, retention_rows  # noqa: E402
 from infra.files import load_jsonl, read_json  # noqa: E402
 
 COLUMN_WIDTH_IN = 3.4
-CODE_TASKS = ("humaneval", "mbpp")
+CODE_TASKS = ("humaneval", "mbpp", "toy_brackets")
 OUTCOME_COLORS = {
     "passed": "#2ca02c",
     "failed_assertion": "#ff7f0e",

@@ -19,7 +19,7 @@ from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_text, read_json
 
 CLASSIFICATION_TASKS = ("hellaswag", "piqa", "mmlu", "winogrande", "openbookqa", "arc_easy", "arc_challenge")
-GENERATIVE_TASKS = ("gsm8k", "humaneval", "mbpp", "xsum")
+GENERATIVE_TASKS = ("gsm8k", "humaneval", "mbpp", "xsum", "toy_arithmetic", "toy_brackets", "toy_copy")
 LABELS = {
     "hellaswag": "HellaSwag",
     "piqa": "PIQA",
@@ -32,6 +32,9 @@ LABELS = {
     "humaneval": "HumanEval+",
     "mbpp": "MBPP+",
     "xsum": "XSUM",
+    "toy_arithmetic": "Toy arithmetic",
+    "toy_brackets": "Toy brackets",
+    "toy_copy": "Toy copy",
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eval.sandbox import ExecutionJob, execute_many
-from eval.tasks import TaskItem
+from eval.tasks import TaskItem, is_code_task, task_kind
 
 FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)```", re.S)
 
@@ -63,7 +63,7 @@ class CodeOptions:
 
 def code_job(item: TaskItem, code: str, options: CodeOptions) -> ExecutionJob:
     fields = item.fields
-    if item.task == "humaneval":
+    if task_kind(item.task) == "humaneval":
         return ExecutionJob(
             code=code,
             test=f"{fields['test']}\ncheck({fields['entry_point']})\n",
@@ -145,11 +145,12 @@ def score_responses(
 ) -> list[dict[str, Any]]:
     """Per-item scores for one task; ``prefixes`` are the assistant prefixes the responses continue."""
     prefixes = prefixes or [""] * len(items)
-    if task == "gsm8k":
+    kind = task_kind(task)
+    if kind == "math":
         return [score_gsm8k(r, item.fields["answer"]) for item, r in zip(items, responses)]
-    if task == "xsum":
+    if kind == "summary":
         return [score_xsum(r, item.fields["summary"]) for item, r in zip(items, responses)]
-    if task in ("humaneval", "mbpp"):
+    if is_code_task(task):
         texts = [p + r for p, r in zip(prefixes, responses)]
         return score_code(items, texts, code_options, progress=progress)
     raise ValueError(f"no scorer for task {task!r}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eval.scorers import CodeOptions, score_responses
-from eval.tasks import TaskItem, load_task
+from eval.tasks import TaskItem, is_code_task, load_task, task_kind
 from infra.generation import GenerationBackend, HFBackend, SamplingConfig, derive_seed
 from infra.model_spec import ModelSpec
 from infra.prompts import assistant_prefix, render_prompt
@@ -61,10 +61,10 @@ def summarize(task: str, records: list[dict[str, Any]], elapsed_s: float | None 
     }
     if elapsed_s:
         summary["tokens_per_s"] = tokens / elapsed_s
-    if task == "xsum":
+    if task_kind(task) == "summary":
         for name in ("rouge1", "rouge2", "rougeL"):
             summary[name] = sum(r[name] for r in records) / n if n else 0.0
-    if task in ("humaneval", "mbpp"):
+    if is_code_task(task):
         summary["outcomes"] = dict(Counter(r["outcome"] for r in records))
     if any("finish_reason" in r for r in records):
         summary["finish_reasons"] = dict(Counter(r.get("finish_reason") for r in records))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from infra.datasets import load_records
+from infra.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,40 @@ class TaskSource:
     split: str
     sample_seed: int | None
     override_env: str | None = None
+    kind: str = ""  # how items are read and scored: math, humaneval, mbpp or summary
+
+
+def _toy_source(task: str, kind: str) -> TaskSource:
+    """A toy task (infra/toy_tasks.py); its items are written by ``python -m infra.toy_model``."""
+    return TaskSource(str(cache_dir() / "toy" / "data" / f"{task}.jsonl"), None, "test", None, None, kind)
 
 
 SOURCES = {
-    "gsm8k": TaskSource("openai/gsm8k", "main", "test", 1234),
-    "humaneval": TaskSource("evalplus/humanevalplus", None, "test", None, "HUMANEVAL_OVERRIDE_PATH"),
-    "mbpp": TaskSource("evalplus/mbppplus", None, "test", None, "MBPP_OVERRIDE_PATH"),
-    "xsum": TaskSource("EdinburghNLP/xsum", None, "test", 42),
+    "gsm8k": TaskSource("openai/gsm8k", "main", "test", 1234, kind="math"),
+    "humaneval": TaskSource(
+        "evalplus/humanevalplus", None, "test", None, "HUMANEVAL_OVERRIDE_PATH", kind="humaneval"
+    ),
+    "mbpp": TaskSource("evalplus/mbppplus", None, "test", None, "MBPP_OVERRIDE_PATH", kind="mbpp"),
+    "xsum": TaskSource("EdinburghNLP/xsum", None, "test", 42, kind="summary"),
+    # Toy stand-ins for the CPU toy study, in the same schemas and scored the same way.
+    "toy_arithmetic": _toy_source("toy_arithmetic", "math"),
+    "toy_brackets": _toy_source("toy_brackets", "humaneval"),
+    "toy_copy": _toy_source("toy_copy", "summary"),
 }
 GENERATIVE_TASKS = tuple(SOURCES)
+CODE_KINDS = ("humaneval", "mbpp")
+
+
+def task_kind(task: str) -> str:
+    if task not in SOURCES:
+        raise ValueError(f"unknown task {task!r} (known: {', '.join(SOURCES)})")
+    return SOURCES[task].kind
+
+
+def is_code_task(task: str) -> bool:
+    return task in SOURCES and SOURCES[task].kind in CODE_KINDS
+
+
 DEFAULT_MAX_ITEMS = 1000
 
 
@@ -111,11 +137,14 @@ def load_task(
 
 
 def _make_item(task: str, index: int, record: dict[str, Any]) -> TaskItem:
-    if task == "gsm8k":
-        return TaskItem(f"gsm8k/{index}", task, {"question": record["question"], "answer": record["answer"]})
-    if task == "xsum":
-        return TaskItem(f"xsum/{index}", task, {"document": record["document"], "summary": record["summary"]})
-    if task == "humaneval":
+    kind = task_kind(task)
+    if kind == "math":
+        return TaskItem(f"{task}/{index}", task, {"question": record["question"], "answer": record["answer"]})
+    if kind == "summary":
+        return TaskItem(
+            f"{task}/{index}", task, {"document": record["document"], "summary": record["summary"]}
+        )
+    if kind == "humaneval":
         fields = {key: record[key] for key in ("prompt", "test", "entry_point")}
         fields["canonical_solution"] = record.get("canonical_solution", "")
         return TaskItem(str(record["task_id"]), task, fields)

@@ -45,10 +45,23 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+class RepeatedFlag(list):
+    """Values of a flag given several times: a list option collects them, a scalar one keeps the last."""
+
+
+def _is_list_type(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_list_type(option) for option in typing.get_args(tp))
+    return origin in (list, Sequence, tuple) or tp in (list, tuple)
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against the annotation ``tp`` and convert where it is lossless (int -> float)."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if isinstance(value, RepeatedFlag) and not _is_list_type(tp):
+        value = value[-1]  # --lr 1e-3 ... --lr 1e-4: the later flag wins, as with argparse
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
@@ -203,7 +216,7 @@ def split_overrides(argv: Sequence[str]) -> tuple[str | None, dict[str, Any]]:
             value = raw  # e.g. "a: b" typed by hand is text, not a mapping
         if key in overrides:  # a repeated flag collects its values: --data a=1 --data b=2
             previous = overrides[key]
-            value = (previous if isinstance(previous, list) else [previous]) + [value]
+            value = RepeatedFlag([*(previous if isinstance(previous, RepeatedFlag) else [previous]), value])
         overrides[key] = value
     return config_path, overrides
 

@@ -14,7 +14,17 @@ from infra.paths import REPO_ROOT
 
 MODEL_CONFIG_DIR = REPO_ROOT / "configs" / "models"
 PROMPT_CONFIG_DIR = REPO_ROOT / "configs" / "prompts"
-TASKS = ("gsm8k", "humaneval", "mbpp", "xsum", "arithmetic", "sft")
+TASKS = (
+    "gsm8k",
+    "humaneval",
+    "mbpp",
+    "xsum",
+    "arithmetic",
+    "sft",
+    "toy_arithmetic",
+    "toy_brackets",
+    "toy_copy",
+)
 
 
 @dataclass

@@ -89,15 +89,29 @@ def tokenizer_corpus(seed: int = 0, size: int = 3000) -> list[str]:
     return lines
 
 
-def build_tokenizer(arch: str, vocab_size: int = 512, seed: int = 0) -> Any:
-    """A byte-level BPE tokenizer trained here, with the family's special tokens and chat template."""
+def build_tokenizer(
+    arch: str,
+    vocab_size: int = 512,
+    seed: int = 0,
+    *,
+    individual_digits: bool = False,
+    extra_corpus: list[str] | None = None,
+) -> Any:
+    """A byte-level BPE tokenizer trained here, with the family's special tokens and chat template.
+
+    ``individual_digits`` splits numbers into digits first (as Llama-3 and Qwen do for arithmetic)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     special = SPECIAL_TOKENS[arch]
     specials = [t for t in (special["bos"], special["eos"], special["pad"]) if t] + special["extra"]
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if individual_digits
+        else byte_level
+    )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -105,7 +119,7 @@ def build_tokenizer(arch: str, vocab_size: int = 512, seed: int = 0) -> Any:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(tokenizer_corpus(seed), trainer=trainer)
+    tokenizer.train_from_iterator(tokenizer_corpus(seed) + list(extra_corpus or []), trainer=trainer)
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token=special["bos"],

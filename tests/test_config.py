@@ -93,3 +93,19 @@ def test_model_config_errors_name_key(tmp_path):
         load_model_spec(str(path))
     with pytest.raises(ConfigError, match="no such model config"):
         load_model_spec("no-such-model")
+
+
+def test_repeated_scalar_flag_keeps_the_last_and_list_flag_collects():
+    from dataclasses import dataclass, field
+
+    from infra.config import from_dict, split_overrides
+
+    @dataclass
+    class Options:
+        learning_rate: float = 1.0
+        data: list[str] = field(default_factory=list)
+
+    _, overrides = split_overrides(
+        ["--learning_rate", "1e-3", "--data", "a=1", "--learning_rate=1e-4", "--data", "b=2"]
+    )
+    assert from_dict(Options, overrides) == Options(learning_rate=1e-4, data=["a=1", "b=2"])

@@ -1,0 +1,240 @@
+"""The toy model: a small Llama-architecture model trained from scratch on CPU on the toy tasks.
+
+    python -m infra.toy_model                                  # builds .cache/models/toy-llama (cached)
+    python -m infra.toy_model --steps 300 --output_dir /tmp/toy  # a quicker, weaker one
+
+Training text: chat conversations (the model's chat template, the eval prompts of configs/prompts) for the
+three toy tasks, answered in the model's own style, plus raw few-shot blocks in the arithmetic probe's
+"Question: ... / Answer: ..." format. The tokenizer splits digits. Deterministic given the seed; rebuilt
+only when the recipe changes (``toy.json`` records it). Also writes the toy tasks' evaluation items to
+``<cache>/toy/data`` and an instruction set for recovery fine-tuning (``toy_instructions.jsonl``, Alpaca
+schema, dataset-style answers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from infra.config import parse_cli
+from infra.files import atomic_directory, atomic_write_json, atomic_write_jsonl
+from infra.paths import REPO_ROOT, cache_dir
+from infra.toy_tasks import (
+    TOY_TASKS,
+    WORDS,
+    arithmetic_problem,
+    dataset_answer,
+    model_answer,
+    task_records,
+    write_task_data,
+)
+
+TOY_MODEL_CONFIG = "toy-llama"
+
+
+@dataclass
+class ToyModelArgs:
+    output_dir: str = field(default="", metadata={"help": "default: <cache>/models/toy-llama"})
+    data_dir: str = field(default="", metadata={"help": "toy task items; default: <cache>/toy/data"})
+    num_layers: int = 8
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_heads: int = 4
+    steps: int = 1500
+    batch_size: int = 16
+    block_size: int = 128
+    learning_rate: float = 3e-3
+    warmup_steps: int = 60
+    train_examples: int = 12000
+    instructions: int = 400
+    seed: int = 0
+    threads: int = 2
+    force: bool = False
+
+
+def recipe_key(args: ToyModelArgs) -> dict:
+    return {k: v for k, v in asdict(args).items() if k not in ("output_dir", "data_dir", "threads", "force")}
+
+
+def probe_block(rng: random.Random, shots: int = 4) -> str:
+    lines = []
+    for _ in range(shots):
+        question, answer = arithmetic_problem(rng)
+        lines.append(f"Question: {question}\nAnswer: {answer}")
+    return "\n".join(lines) + "\n"
+
+
+def copy_drill(rng: random.Random) -> str:
+    """A random word sequence and its repetition: trains the attention that copies from the context (the
+    copying that the copy task and the step-by-step arithmetic need) early in training."""
+    words = " ".join(rng.choice(WORDS + list("0123456789()[]+-*")) for _ in range(rng.randint(4, 12)))
+    return f"Say: {words}\nAgain: {words}\n"
+
+
+def training_texts(tokenizer, spec, count: int, seed: int) -> list[tuple[str, bool]]:
+    """Chat conversations for each toy task (the eval prompts, the model's style) and raw probe blocks;
+    the flag says whether the loss covers the whole text (probe blocks) or the answer only."""
+    from infra.prompts import build_messages
+
+    rng = random.Random(seed)
+    per_task = {task: task_records(task, count, seed + 100) for task in TOY_TASKS}
+    texts = []
+    for index in range(count):
+        task = TOY_TASKS[index % len(TOY_TASKS)]
+        record = per_task[task][index]
+        fields = {**record}
+        messages = build_messages(spec, spec.prompt(task), fields)
+        messages.append({"role": "assistant", "content": model_answer(task, record)})
+        texts.append((tokenizer.apply_chat_template(messages, tokenize=False), False))
+        if index % 3 == 0:
+            texts.append((probe_block(rng), True))
+        if index % 2 == 0:
+            texts.append((copy_drill(rng), True))
+    rng.shuffle(texts)
+    return texts
+
+
+def pack(
+    tokenizer, texts: list[tuple[str, bool]], block_size: int, response_template: str
+) -> tuple[list, list]:
+    """Token blocks and their labels (-100 outside the trained spans), the texts laid end to end."""
+    stream: list[int] = []
+    labels: list[int] = []
+    for text, whole in texts:
+        if whole:
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            stream.extend(ids)
+            labels.extend(ids)
+            continue
+        cut = text.rindex(response_template) + len(response_template)
+        context = tokenizer(text[:cut], add_special_tokens=False)["input_ids"]
+        answer = tokenizer(text[cut:], add_special_tokens=False)["input_ids"]
+        stream.extend(context + answer)
+        labels.extend([-100] * len(context) + answer)
+    starts = range(0, len(stream) - block_size + 1, block_size)
+    return [stream[i : i + block_size] for i in starts], [labels[i : i + block_size] for i in starts]
+
+
+def train_toy_model(args: ToyModelArgs) -> Path:
+    import torch
+    import transformers
+
+    from infra.model_spec import load_model_spec
+    from infra.tiny_models import TinyModelSpec, build_config, build_tokenizer
+
+    output_dir = Path(args.output_dir or cache_dir() / "models" / "toy-llama")
+    data_dir = Path(args.data_dir or cache_dir() / "toy" / "data")
+    write_task_data(data_dir)
+    stamp = output_dir / "toy.json"
+    if not args.force and stamp.is_file() and json.loads(stamp.read_text()).get("recipe") == recipe_key(args):
+        print(f"[toy] {output_dir} is up to date")
+        return output_dir
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    corpus = [" ".join(WORDS)] * 20 + [r["document"] for r in task_records("toy_copy", 500, args.seed + 300)]
+    tokenizer = build_tokenizer(
+        "llama", vocab_size=512, seed=args.seed, individual_digits=True, extra_corpus=corpus
+    )
+    spec = load_model_spec(TOY_MODEL_CONFIG)
+    model_spec = TinyModelSpec(
+        arch="llama",
+        num_layers=args.num_layers,
+        hidden_size=args.hidden_size,
+        intermediate_size=args.intermediate_size,
+        num_heads=args.num_heads,
+        num_kv_heads=args.num_heads // 2,
+        max_positions=1024,
+        seed=args.seed,
+    )
+    config = build_config(model_spec, tokenizer)
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    blocks, block_labels = pack(
+        tokenizer,
+        training_texts(tokenizer, spec, args.train_examples, args.seed),
+        args.block_size,
+        spec.response_template,
+    )
+    data, data_labels = torch.tensor(blocks), torch.tensor(block_labels)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=args.learning_rate, betas=(0.9, 0.95), weight_decay=0.1
+    )
+
+    def rate(step: int) -> float:  # linear warm-up, cosine decay to 10%
+        if step < args.warmup_steps:
+            return (step + 1) / args.warmup_steps
+        progress = (step - args.warmup_steps) / max(1, args.steps - args.warmup_steps)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    generator = torch.Generator().manual_seed(args.seed)
+    model.train()
+    started = time.perf_counter()
+    bar = tqdm(range(args.steps), desc="train toy model", unit="step", disable=None)
+    losses = []
+    for step in bar:
+        rows = torch.randint(len(data), (args.batch_size,), generator=generator)
+        loss = model(input_ids=data[rows], labels=data_labels[rows]).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
+    model.eval()
+    with atomic_directory(output_dir, overwrite=True) as temporary:
+        model.save_pretrained(temporary)
+        tokenizer.save_pretrained(temporary)
+        atomic_write_json(
+            temporary / "toy.json",
+            {
+                "recipe": recipe_key(args),
+                "blocks": len(blocks),
+                "tokens_seen": args.steps * args.batch_size * args.block_size,
+                "final_loss": sum(losses[-50:]) / len(losses[-50:]),
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+        )
+    write_instructions(data_dir / "toy_instructions.jsonl", args.instructions, args.seed)
+    print(
+        f"[toy] trained {args.num_layers}-layer model, final loss {sum(losses[-50:]) / 50:.3f} -> {output_dir}"
+    )
+    return output_dir
+
+
+def write_instructions(path: Path, count: int, seed: int) -> Path:
+    """Prompts for recovery fine-tuning in Alpaca schema, answered in a dataset style unlike the model's."""
+    from infra.model_spec import load_model_spec
+    from infra.prompts import fill
+
+    spec = load_model_spec(TOY_MODEL_CONFIG)
+    rng = random.Random(seed + 7)
+    per_task = {task: task_records(task, count, seed + 200) for task in TOY_TASKS}
+    rows = []
+    for index in range(count):
+        task = TOY_TASKS[index % len(TOY_TASKS)]
+        record = per_task[task][index]
+        instruction = fill(spec.prompt(task).user, record)
+        rows.append({"instruction": instruction, "input": "", "output": dataset_answer(task, record, rng)})
+    return atomic_write_jsonl(path, rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(ToyModelArgs, argv, doc=__doc__)
+    train_toy_model(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO_ROOT))
+    sys.exit(main())

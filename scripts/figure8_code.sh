@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+#SBATCH --job-name=figure8
+#SBATCH --gres=gpu:1
+#SBATCH --cpus-per-task=8
+#SBATCH --mem=64G
+#SBATCH --time=48:00:00
+# Figure 8: how the generated programs fail (HumanEval+ and MBPP+) for the unpruned, 25% pruned and
+# recovered models, from their evaluation item files (runs of Tables 1 and 2 are reused or run).
+#   bash scripts/figure8_code.sh llama-3.1-8b-instruct
+# Variables: METHODS [reverse bi iterative], DATASETS [alpaca], RECOVERIES [sft sgr], and scripts/lib.sh's.
+set -euo pipefail
+cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
+source scripts/lib.sh
+init_study "${1:-${MODEL_CONFIG:-}}"
+# shellcheck disable=SC2086
+require_datasets ${DATASETS:-alpaca}
+
+run_eval "$RESULTS/base" "$MODEL"
+for method in ${METHODS:-reverse bi iterative}; do
+  run_prune "$method" 25pct
+  run_eval "$RESULTS/pruned/$method-25pct" "$RESULTS/pruned/$method-25pct/model"
+  for dataset in ${DATASETS:-alpaca}; do
+    for recovery in ${RECOVERIES:-sft sgr}; do run_recovery "$method" 25pct "$recovery" "$dataset"; done
+  done
+done
+build figure_8

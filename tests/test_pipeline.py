@@ -1,0 +1,105 @@
+"""End to end: the experiment scripts fail fast on bad input, and a reduced toy study runs every stage and
+every method through the same scripts as the GPU experiments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from infra.paths import REPO_ROOT
+
+
+def run_script(
+    args: list[str], env: dict[str, str] | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["scripts/table1_pruning.sh"], {}, "give a model config name"),
+        (
+            ["scripts/table6_ratios.sh", "no-such-model"],
+            {},
+            "configs/models/no-such-model.yaml: no such model config",
+        ),
+        (
+            ["scripts/figures1-4_sweep.sh", "toy-llama"],
+            {"MODEL_PATH": "/nonexistent/toy"},
+            "missing model directory /nonexistent/toy",
+        ),
+        (
+            ["scripts/table2_recovery.sh", "tiny-llama"],
+            {"DATASETS": "dolci", "MODEL_PATH": "{model}"},
+            "set DOLCI",
+        ),
+        (
+            ["scripts/figure12_full_ft.sh", "tiny-llama"],
+            {"DATASET": "mine", "MINE": "/nope/data.jsonl", "MODEL_PATH": "{model}"},
+            "missing input /nope/data.jsonl",
+        ),
+        (
+            ["scripts/upper_bound.sh", "tiny-llama"],
+            {"GSM8K_TRAIN": "/nope/train.jsonl", "MODEL_PATH": "{model}"},
+            "missing input /nope/train.jsonl",
+        ),
+    ],
+)
+def test_scripts_fail_fast_naming_the_problem(args, env, message, tiny_models, tmp_path):
+    env = {k: v.replace("{model}", str(tiny_models["llama"])) for k, v in env.items()}
+    result = run_script(args, {**env, "OUT": str(tmp_path / "out")})
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert not (tmp_path / "out" / "tiny-llama" / "base").exists()  # nothing ran
+
+
+def test_reduced_toy_study_runs_every_stage(tmp_path):
+    """The README's main command at toy-of-toy scale: every method, both recoveries, QLoRA and full, the
+    sweep, the probe, the profile, and every artifact."""
+    env = {
+        "OUT": str(tmp_path / "out"),
+        "LPR_CACHE": str(tmp_path / "cache"),
+        "MODEL_PATH": str(tmp_path / "cache" / "toy-llama"),
+        "TOY_STEPS": "30",
+        "ITEMS": "4",
+        "N_ITEMS": "2",
+        "CAL_ITEMS": "2",
+        "SFT_LIMIT": "12",
+        "PROBE_ITEMS": "8",
+        "MAX_NEW_TOKENS": "8",
+        "TOY_METHODS": "bi",
+        "TOY_AMOUNTS": "1layers",
+        "TOY_SAMPLES": "2",
+        "TRAIN_FLAGS": "--max_steps 2 --eval_steps 1 --save_steps 1 --num_train_epochs 1",
+    }
+    result = run_script(["scripts/toy_study.sh"], env, timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = tmp_path / "out" / "toy-llama"
+    for method in ("reverse", "bi", "angular", "iterative"):
+        plan = json.loads((results / "pruned" / f"{method}-25pct" / "model" / "plan.json").read_text())
+        assert plan["method"] == method and len(plan["removed_layers"]) == 2
+        assert (results / "pruned" / f"{method}-25pct" / "eval" / "manifest.json").is_file()
+    for recovery in ("sft", "sgr"):
+        run = results / "recovered" / f"bi-25pct-{recovery}-toy"
+        assert (run / "train" / "adapter" / "adapter_config.json").is_file()
+        assert (run / "eval" / "toy_arithmetic.json").is_file()
+    assert (results / "full_ft" / "full" / "train" / "model" / "config.json").is_file()
+    assert len(list((results / "sweep").glob("layer_*.json"))) == 7
+    report = json.loads((results / "artifacts" / "artifacts.json").read_text())
+    assert report["missing"] == {}, report["missing"]
+    assert "table_1" in report["built"] and "figure_3" in report["built"]
+    # A rerun finds every stage complete and skips it.
+    again = run_script(["scripts/toy_study.sh"], env, timeout=600)
+    assert again.returncode == 0 and "[skip]" in again.stdout
+    assert "layer_pruner.prune" not in again.stdout
