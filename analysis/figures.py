@@ -113,11 +113,21 @@ def figure_sweep(results: str | Path, output: str | Path) -> list[Path]:
 
 
 def figure_degeneration(
-    results: str | Path, output: str | Path, tasks: tuple[str, ...] = ("gsm8k",)
+    results: str | Path, output: str | Path, tasks: tuple[str, ...] | None = None
 ) -> list[Path]:
-    """Figure 2: degeneration of the responses with one layer removed, relative to the unpruned model."""
+    """Figure 2: degeneration of the responses with one layer removed, relative to the unpruned model.
+
+    ``tasks`` default: the math tasks the sweep has responses for (GSM8K; the toy arithmetic task)."""
+    from eval.tasks import SOURCES
+
     layout = ResultsLayout(results)
     _, layers = _require_sweep(layout)
+    if tasks is None:
+        tasks = tuple(
+            task
+            for task, source in SOURCES.items()
+            if source.kind == "math" and (layout.sweep / f"baseline.{task}.jsonl").is_file()
+        ) or ("gsm8k",)
 
     def pooled(name: str) -> list[dict]:
         records = []

@@ -71,13 +71,6 @@ def probe_block(rng: random.Random, shots: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-def copy_drill(rng: random.Random) -> str:
-    """A random word sequence and its repetition: trains the attention that copies from the context (the
-    copying that the copy task and the step-by-step arithmetic need) early in training."""
-    words = " ".join(rng.choice(WORDS + list("0123456789()[]+-*")) for _ in range(rng.randint(4, 12)))
-    return f"Say: {words}\nAgain: {words}\n"
-
-
 def training_texts(tokenizer, spec, count: int, seed: int) -> list[tuple[str, bool]]:
     """Chat conversations for each toy task (the eval prompts, the model's style) and raw probe blocks;
     the flag says whether the loss covers the whole text (probe blocks) or the answer only."""
@@ -95,8 +88,6 @@ def training_texts(tokenizer, spec, count: int, seed: int) -> list[tuple[str, bo
         texts.append((tokenizer.apply_chat_template(messages, tokenize=False), False))
         if index % 3 == 0:
             texts.append((probe_block(rng), True))
-        if index % 2 == 0:
-            texts.append((copy_drill(rng), True))
     rng.shuffle(texts)
     return texts
 

@@ -124,7 +124,12 @@ def dataset_answer(task: str, record: dict[str, Any], rng: random.Random) -> str
 def write_task_data(directory: str | Path, count: int = 200, seed: int = 1) -> dict[str, Path]:
     """The evaluation items of each toy task (seed 1; the toy model trains on other seeds)."""
     directory = Path(directory)
-    return {
+    written = {
         task: atomic_write_jsonl(directory / f"{task}.jsonl", task_records(task, count, seed))
         for task in TOY_TASKS
     }
+    # Training questions for the upper-bound experiment (the toy stand-in for GSM8K's train split).
+    written["toy_arithmetic_train"] = atomic_write_jsonl(
+        directory / "toy_arithmetic_train.jsonl", task_records("toy_arithmetic", count, seed + 1)
+    )
+    return written

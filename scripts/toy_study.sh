@@ -35,16 +35,21 @@ export TRAIN_FLAGS="--bf16 false --bnb_4bit_compute_dtype float32 --dtype float3
 --max_length 512 --num_train_epochs 2 --per_device_train_batch_size 8 --gradient_accumulation_steps 1 \
 --learning_rate 1e-3 --warmup_steps 5 --lora_r 16 --eval_steps 10 --save_steps 50 ${TRAIN_FLAGS:-}"
 
+step() {  # run one experiment script, and say how long it took
+  local started=$SECONDS
+  env "$@"
+  echo "[toy] ${*: -2:1}: $((SECONDS - started)) s"
+}
 PRUNE_METHODS="${TOY_PRUNE_METHODS:-reverse bi angular iterative}"
 RECOVERY_METHODS="${TOY_METHODS:-reverse bi iterative}"
-METHODS="$PRUNE_METHODS" bash scripts/table1_pruning.sh toy-llama
-METHODS="$RECOVERY_METHODS" bash scripts/table2_recovery.sh toy-llama
-METHODS="$RECOVERY_METHODS" AMOUNTS="${TOY_AMOUNTS:-1layers 2layers 3layers}" bash scripts/table6_ratios.sh toy-llama
-bash scripts/figures1-4_sweep.sh toy-llama
-METHODS="$RECOVERY_METHODS" bash scripts/figure7_arithmetic.sh toy-llama
-METHODS="$RECOVERY_METHODS" bash scripts/figure8_code.sh toy-llama
-SAMPLES="${TOY_SAMPLES:-1 4}" bash scripts/upper_bound.sh toy-llama
-bash scripts/figure12_full_ft.sh toy-llama
+step METHODS="$PRUNE_METHODS" bash scripts/table1_pruning.sh toy-llama
+step METHODS="$RECOVERY_METHODS" bash scripts/table2_recovery.sh toy-llama
+step METHODS="$RECOVERY_METHODS" AMOUNTS="${TOY_AMOUNTS:-1layers 2layers 3layers}" bash scripts/table6_ratios.sh toy-llama
+step bash scripts/figures1-4_sweep.sh toy-llama
+step METHODS="$RECOVERY_METHODS" bash scripts/figure7_arithmetic.sh toy-llama
+step METHODS="$RECOVERY_METHODS" bash scripts/figure8_code.sh toy-llama
+step SAMPLES="${TOY_SAMPLES:-1 4}" bash scripts/upper_bound.sh toy-llama
+step bash scripts/figure12_full_ft.sh toy-llama
 
 RESULTS="$OUT/toy-llama"
 python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts"
