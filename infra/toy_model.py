@@ -182,6 +182,8 @@ def train_toy_model(args: ToyModelArgs) -> Path:
         losses.append(loss.item())
         if step % 20 == 0:
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
+        if bar.disable and (step + 1) % 250 == 0:  # no bar in a log file: a line now and then
+            print(f"[toy] step {step + 1}/{args.steps}, loss {sum(losses[-50:]) / 50:.3f}", flush=True)
     model.eval()
     with atomic_directory(output_dir, overwrite=True) as temporary:
         model.save_pretrained(temporary)
