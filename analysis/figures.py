@@ -391,16 +391,19 @@ def figure_ratios(results: str | Path, output: str | Path) -> list[Path]:
             by_method.setdefault(run.method, []).append((share, rows[0]))
     if not by_method or max(len(points) for points in by_method.values()) < 2:
         raise MissingInputs(f"{layout.root / 'pruned'}: one method at two or more pruning amounts")
-    figure, axes = _figure(height=2.4, ncols=2)
     from analysis.layout import METHOD_LABELS
 
-    for ax, group, title in zip(
-        axes[0], ("generative_mean", "classification_mean"), ("Generative", "Classification")
-    ):
+    panels = [
+        (group, title)
+        for group, title in (("generative_mean", "Generative"), ("classification_mean", "Classification"))
+        if any(row.get(group) is not None for points in by_method.values() for _, row in points)
+    ]
+    figure, axes = _figure(height=2.4, ncols=len(panels))
+    for ax, (group, title) in zip(axes[0], panels):
         for method, points in sorted(by_method.items()):
             points.sort(key=lambda p: p[0])
-            xs = [p[0] for p in points if p[1][group] is not None]
-            ys = [100 * p[1][group] for p in points if p[1][group] is not None]
+            xs = [p[0] for p in points if p[1].get(group) is not None]
+            ys = [100 * p[1][group] for p in points if p[1].get(group) is not None]
             if xs:
                 ax.plot(
                     xs, ys, marker="o", markersize=2.5, linewidth=1, label=METHOD_LABELS.get(method, method)

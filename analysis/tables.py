@@ -85,7 +85,10 @@ def table_ratios(results: str | Path, output: str | Path) -> list[Path]:
 
 
 def table_upper_bound(results: str | Path, output: str | Path) -> list[Path]:
-    """Appendix A.6.2 (GSM8K upper bound): GSM8K accuracy of each upper-bound run and its retention."""
+    """Appendix A.6.2 (GSM8K upper bound): the math task's accuracy retention of each upper-bound run
+    (GSM8K; the toy arithmetic task in the toy study)."""
+    from eval.tasks import SOURCES
+
     layout = ResultsLayout(results)
     baseline = _baseline(layout)
     runs = {
@@ -95,5 +98,6 @@ def table_upper_bound(results: str | Path, output: str | Path) -> list[Path]:
     }
     if not runs:
         raise MissingInputs(f"{layout.root / 'upper_bound'}/<name>/eval")
-    columns, rows = retention_rows({k: v for k, v in baseline.items() if k == "gsm8k"}, runs)
+    math = {k: v for k, v in baseline.items() if k in SOURCES and SOURCES[k].kind == "math"}
+    columns, rows = retention_rows(math, runs)
     return _write(columns, rows, Path(output))

@@ -74,7 +74,15 @@ def retention_rows(
             values = [row[t] for t in members if t in tasks and row[t] is not None]
             row[group] = sum(values) / len(values) if values else None
         rows.append(row)
-    columns = ["run", *tasks, "classification_mean", "generative_mean"]
+    groups = [
+        group
+        for group, members in (
+            ("classification_mean", CLASSIFICATION_TASKS),
+            ("generative_mean", GENERATIVE_TASKS),
+        )
+        if any(t in tasks for t in members)
+    ]
+    columns = ["run", *tasks, *groups]
     return columns, rows
 
 
