@@ -135,14 +135,13 @@ def run_probe(
     import torch
     from nnsight import TransformersModel
 
-    from infra.modeling import decoder_layers
+    from analysis.bi_profile import layer_envoys
 
     encoded = [encode_item(tokenizer, item) for item in items]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     wrapped = TransformersModel(model, task="text-generation", tokenizer=tokenizer)
-    layer_list = decoder_layers(model)
-    layer_path = next(name for name, module in model.named_modules() if module is layer_list)
-    n_layers = len(layer_list)
+    envoys = layer_envoys(wrapped, model)
+    n_layers = len(envoys)
     bad = [layer for layer in layers if not 0 <= layer < n_layers]
     if bad:
         raise ConfigError(f"ablate_layers: layer {bad[0]} out of range (the model has {n_layers})")
@@ -154,10 +153,7 @@ def run_probe(
             ids, mask = ids.to(model.device), mask.to(model.device)
             with torch.no_grad(), wrapped.trace({"input_ids": ids, "attention_mask": mask}):
                 if ablate is not None:
-                    envoy = wrapped
-                    for part in layer_path.split("."):
-                        envoy = getattr(envoy, part)
-                    layer = envoy[ablate]
+                    layer = envoys[ablate]
                     layer.output = layer.input
                 logits = wrapped.output.logits[:, -1, :].save()
             results.extend(score_logits(logits, batch))
