@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from analysis.code_errors import OUTCOME_LABELS, OUTCOMES, distribution_of_files  # noqa: E402
 from analysis.degeneration import METRICS, read_items, summarize  # noqa: E402
-from analysis.layout import ResultsLayout  # noqa: E402
+from analysis.layout import METHOD_LABELS, RECOVERY_LABELS, ResultsLayout, parse_run_name  # noqa: E402
 from analysis.tables import MissingInputs, _sort_key  # noqa: E402
 from eval.retention import LABELS, load_scores, retention_rows  # noqa: E402
 from infra.files import load_jsonl, read_json  # noqa: E402
@@ -251,31 +251,24 @@ def figure_probe_recovery(results: str | Path, output: str | Path) -> list[Path]
         for directory in sorted(probe_root.iterdir()):
             path = directory / "arithmetic_probe.json"
             if path.is_file():
-                entries.append((directory.name, read_json(path)["baseline"]["accuracy"]))
-    from analysis.layout import parse_run_name
+                accuracy = read_json(path)["baseline"]["accuracy"]
+                entries.append((directory.name, parse_run_name(directory.name), accuracy))
 
     def order(entry):
-        run = parse_run_name(entry[0])
-        return (0,) if entry[0] == "base" else (1, *_sort_key(run)) if run else (2, entry[0])
+        name, run, _ = entry
+        return (0,) if name == "base" else (1, *_sort_key(run)) if run else (2, name)
 
     entries.sort(key=order)
     if len(entries) < 2:
         raise MissingInputs(f"{probe_root}/<run>/arithmetic_probe.json for base and at least one other model")
-    labels = []
-    for name, _ in entries:
-        run = parse_run_name(name)
-        labels.append("Unpruned" if name == "base" else run.label if run else name)
+    labels = ["Unpruned" if name == "base" else run.label if run else name for name, run, _ in entries]
+    colors = [
+        "#2ca02c" if name == "base" else "#1f77b4" if run and run.recovery else "#d62728"
+        for name, run, _ in entries
+    ]
     figure, axes = _figure(height=2.6)
     ax = axes[0][0]
-    colors = [
-        "#2ca02c"
-        if name == "base"
-        else "#d62728"
-        if not (parse_run_name(name) and parse_run_name(name).recovery)
-        else "#1f77b4"
-        for name, _ in entries
-    ]
-    ax.barh(range(len(entries)), [100 * acc for _, acc in entries], color=colors)
+    ax.barh(range(len(entries)), [100 * acc for _, _, acc in entries], color=colors)
     ax.axvline(10.0, color="grey", linestyle=":", linewidth=0.8)
     ax.set_yticks(range(len(entries)), labels)
     ax.invert_yaxis()
@@ -291,8 +284,6 @@ def figure_perplexity(results: str | Path, output: str | Path, kind: str = "reco
     """Figure 5 (and 12 with kind="full_ft"): held-out perplexity over fine-tuning steps.
 
     One panel per fine-tuning dataset; colour = pruning method, solid = SGR, dashed = dataset responses."""
-    from analysis.layout import METHOD_LABELS, RECOVERY_LABELS, parse_run_name
-
     layout = ResultsLayout(results)
     curves = {}
     for name, directory in layout.subruns(kind).items():
@@ -391,8 +382,6 @@ def figure_ratios(results: str | Path, output: str | Path) -> list[Path]:
             by_method.setdefault(run.method, []).append((share, rows[0]))
     if not by_method or max(len(points) for points in by_method.values()) < 2:
         raise MissingInputs(f"{layout.root / 'pruned'}: one method at two or more pruning amounts")
-    from analysis.layout import METHOD_LABELS
-
     panels = [
         (group, title)
         for group, title in (("generative_mean", "Generative"), ("classification_mean", "Classification"))
