@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from infra.config import parse_cli
 from infra.files import atomic_directory, atomic_write_json, atomic_write_jsonl
-from infra.paths import REPO_ROOT, cache_dir
+from infra.paths import cache_dir
 from infra.toy_tasks import (
     TOY_TASKS,
     WORDS,
@@ -229,5 +229,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO_ROOT))
     sys.exit(main())

@@ -43,13 +43,18 @@ require_var() {  # name, what it is
 dataset_var() { echo "$1" | tr '[:lower:]-' '[:upper:]_'; }
 
 # require_datasets <names...>: each fine-tuning dataset is named by its variable; local files must exist.
+dataset_source() {  # the hub id or file a dataset name stands for (empty when its variable is unset)
+  local var
+  var="$(dataset_var "$1")"
+  if [ "$1" = alpaca ]; then echo "${ALPACA:-yahma/alpaca-cleaned}"; else echo "${!var:-}"; fi
+}
+
 require_datasets() {
-  local name var source
+  local name source
   for name in "$@"; do
-    var="$(dataset_var "$name")"
-    if [ "$name" = alpaca ]; then source="${ALPACA:-yahma/alpaca-cleaned}"; else
-      require_var "$var" "the $name fine-tuning dataset (hub id or local file)"; source="${!var}"; fi
-    case "$source" in *.jsonl|*.json|*.parquet|*.gz) require_file "$source" "$var" ;; esac
+    source="$(dataset_source "$name")"
+    [ -n "$source" ] || require_var "$(dataset_var "$name")" "the $name fine-tuning dataset (hub id or local file)"
+    case "$source" in *.jsonl|*.json|*.parquet|*.gz) require_file "$source" "$(dataset_var "$name")" ;; esac
   done
 }
 
@@ -113,12 +118,10 @@ run_eval() {
 
 # prepare_data <dataset>: $RESULTS/data/<dataset>.prompts.jsonl (dataset responses kept)
 prepare_data() {
-  local var source target="$RESULTS/data/$1.prompts.jsonl"
+  local target="$RESULTS/data/$1.prompts.jsonl"
   require_datasets "$1"
-  var="$(dataset_var "$1")"
-  if [ "$1" = alpaca ]; then source="${ALPACA:-yahma/alpaca-cleaned}"; else source="${!var}"; fi
   if file_done "$target"; then echo "[skip] $target"; return; fi
-  python -m self_generate.prepare --dataset "$source" --output "$target" --name "$1" \
+  python -m self_generate.prepare --dataset "$(dataset_source "$1")" --output "$target" --name "$1" \
     --limit "${SFT_LIMIT:-20000}" --max_length "${SFT_MAX_LENGTH:-8192}" --model "$MODEL" \
     --model_config "$MODEL_CONFIG" --seed 42
 }
