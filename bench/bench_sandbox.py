@@ -1,22 +1,25 @@
-"""Code-execution benchmark (issue: eval). Runs the MBPP+ canonical solutions against their base assertions.
+"""Code-execution benchmark: sandbox overhead per program, bubblewrap isolation against the in-process guard.
 
-    python bench/bench_sandbox.py [--data ../shared/data/mbppplus/MbppPlus.jsonl] [--workers 2]
+    python bench/bench_sandbox.py [--data ../shared/data/mbppplus/MbppPlus.jsonl] [--items 100] [--repeats 3]
 
-Reports items/s through the sandbox using all workers, items/s with one worker, and the per-item overhead of
-the sandbox over a bare in-process ``exec`` of the same program and tests.
+Runs MBPP+ canonical solutions against their base assertions, one worker, both modes interleaved in each
+repeat (bwrap, guard, bwrap, ...), and a bare in-process ``exec`` of the same programs. Reports the median
+milliseconds per program of each mode, the overhead over bare exec, and the bwrap/guard ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval.scorers import CodeOptions, score_code  # noqa: E402
+from eval.sandbox import execute, isolation  # noqa: E402
+from eval.scorers import CodeOptions, code_job  # noqa: E402
 from eval.tasks import load_task  # noqa: E402
 
 
@@ -24,7 +27,7 @@ def bare_exec(item) -> bool:
     namespace: dict = {"__name__": "__main__"}
     try:
         exec(item.fields["canonical_solution"], namespace)
-        exec("\n".join(item.fields["test_imports"]) + "\n" + item.fields["assertion"], namespace)
+        exec("\n".join(item.fields["test_imports"]) + "\n" + "\n".join(item.fields["test_list"]), namespace)
         return True
     except Exception:  # noqa: BLE001 - a failing item is still timed
         return False
@@ -35,33 +38,34 @@ def main() -> None:
     parser.add_argument(
         "--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/mbppplus/MbppPlus.jsonl")
     )
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    items = load_task("mbpp", data=args.data)
-    texts = [f"```python\n{item.fields['canonical_solution']}```" for item in items]
-
-    start = time.perf_counter()
-    passed_bare = sum(bare_exec(item) for item in items)
-    bare_s = time.perf_counter() - start
-
-    timings = {}
-    for workers in sorted({1, args.workers}):
+    if isolation() != "bwrap":
+        sys.exit("bubblewrap is not usable here: nothing to compare")
+    items = load_task("mbpp", data=args.data)[: args.items]
+    jobs = [code_job(item, item.fields["canonical_solution"], CodeOptions()) for item in items]
+    timings: dict[str, list[float]] = {"bwrap": [], "guard": [], "bare": []}
+    passed: dict[str, int] = {}
+    for _ in range(args.repeats):
+        for mode in ("bwrap", "guard"):
+            start = time.perf_counter()
+            passed[mode] = sum(execute(job, mode).passed for job in jobs)
+            timings[mode].append((time.perf_counter() - start) / len(jobs))
         start = time.perf_counter()
-        results = score_code(items, texts, CodeOptions(workers=workers), progress=False)
-        timings[workers] = time.perf_counter() - start
-        passed = sum(r["outcome"] == "passed" for r in results)
-
-    n = len(items)
+        passed["bare"] = sum(bare_exec(item) for item in items)
+        timings["bare"].append((time.perf_counter() - start) / len(jobs))
+    median_ms = {mode: 1000 * statistics.median(values) for mode, values in timings.items()}
     report = {
-        "items": n,
-        "passed_sandbox": passed,
-        "passed_bare_exec": passed_bare,
-        "bare_exec_ms_per_item": 1000 * bare_s / n,
-        "sandbox_ms_per_item_1_worker": 1000 * timings[1] / n,
-        "sandbox_overhead_ms_per_item": 1000 * (timings[1] - bare_s) / n,
-        f"items_per_s_{args.workers}_workers": n / timings[args.workers],
-        "items_per_s_1_worker": n / timings[1],
-        "parallel_speedup": timings[1] / timings[args.workers],
+        "items": len(jobs),
+        "repeats": args.repeats,
+        "passed": passed,
+        "ms_per_program": {mode: round(value, 1) for mode, value in median_ms.items()},
+        "spread_ms": {
+            mode: [round(1000 * min(v), 1), round(1000 * max(v), 1)] for mode, v in timings.items()
+        },
+        "overhead_ms_over_bare": {m: round(median_ms[m] - median_ms["bare"], 1) for m in ("bwrap", "guard")},
+        "bwrap_over_guard": round(median_ms["bwrap"] / median_ms["guard"], 2),
     }
     print(json.dumps(report, indent=2))
 

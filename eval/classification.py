@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.config import ConfigError, parse_cli
+from infra.config import ConfigError, parse_cli, run_cli
 from infra.files import atomic_write_json, atomic_write_text
 from infra.manifest import Manifest
 from infra.modeling import adapter_base, is_adapter_dir
@@ -65,14 +65,14 @@ def summarize(results: dict[str, Any], tasks: list[str], metrics: list[str]) -> 
     for task in tasks:
         entry = results["results"].get(task)
         if entry is None:
-            raise KeyError(f"lm-eval returned no result for task {task!r}")
+            raise ConfigError(f"lm-eval returned no result for task {task!r}")
         for metric in metrics:
             key = f"{metric},none"
             if key in entry:
                 scores[task], used[task] = float(entry[key]), metric
                 break
         else:
-            raise KeyError(f"task {task!r} has none of the metrics {metrics} (has: {sorted(entry)})")
+            raise ConfigError(f"task {task!r} has none of the metrics {metrics} (has: {sorted(entry)})")
         counts[task] = results.get("n-samples", {}).get(task, {}).get("effective")
     return {"scores": scores, "metric": used, "n": counts}
 
@@ -82,6 +82,9 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
     from lm_eval.tasks import TaskManager
     from lm_eval.utils import handle_non_serializable
 
+    from infra.modeling import check_causal_lm
+
+    check_causal_lm(args.model)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest("eval.classification", config=args, seeds={"seed": args.seed})
@@ -118,12 +121,7 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(ClassificationArgs, argv, doc=__doc__)
-    try:
-        run(args)
-    except (KeyError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(run, args)
 
 
 if __name__ == "__main__":

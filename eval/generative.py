@@ -8,22 +8,26 @@
 
 Writes ``<task>.json`` (task, score, n, generated tokens, tokens/s) and ``<task>.jsonl`` (one record per item:
 id, prompt, response, finish reason, tokens, latency, score and, for code, outcome) into --output_dir, plus
-manifest.json. Generations go to ``<task>.generations.jsonl`` as they finish, so a rerun resumes.
+manifest.json. Generations go to ``<task>.generations.jsonl`` as they finish, so a rerun resumes; beside
+it ``<task>.generations.jsonl.meta.json`` says what produced them, and a rerun with another model, adapter,
+prompt or decoding setting is refused (``--overwrite`` regenerates). A directory is locked while a run
+writes it. Code runs in the OS sandbox of :mod:`eval.sandbox`; the manifest records its isolation.
 """
 
 from __future__ import annotations
 
+import json
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.scorers import CodeOptions, score_responses
 from eval.scoring import item_records, parse_data_overrides, prepare, summarize
-from eval.tasks import DEFAULT_MAX_ITEMS, GENERATIVE_TASKS, load_task
-from infra.config import ConfigError, parse_cli
-from infra.files import JsonlAppender, atomic_write_json, atomic_write_jsonl, load_jsonl, repair_and_scan
-from infra.generation import BackendConfig, SamplingConfig, derive_seed, make_backend
+from eval.tasks import CODE_KINDS, DEFAULT_MAX_ITEMS, GENERATIVE_TASKS, load_task, task_kind
+from infra.config import ConfigError, parse_cli, run_cli
+from infra.files import atomic_write_json, atomic_write_jsonl, load_jsonl, output_lock, read_json
+from infra.generation import BackendConfig, SamplingConfig, make_backend
+from infra.generation_loop import GenerationRequest, generate_resumable, run_signature, text_digest
 from infra.manifest import Manifest
 from infra.model_spec import ModelSpec, resolve_model_spec
 
@@ -54,6 +58,7 @@ class GenerativeArgs:
     mbpp_mode: str = "base"
     code_timeout_s: float = 10.0
     code_workers: int | None = None
+    overwrite: bool = field(default=False, metadata={"help": "regenerate and replace existing results"})
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in GENERATIVE_TASKS]
@@ -82,6 +87,13 @@ def _load_responses(path: str) -> dict[str, str]:
 def run(args: GenerativeArgs) -> dict[str, dict]:
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    with output_lock(output_dir / ".lock", output_dir):
+        return _run(args, output_dir)
+
+
+def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
+    from eval.sandbox import isolation
+
     manifest = Manifest("eval.generative", config=args, seeds={"seed": args.seed})
     spec: ModelSpec = resolve_model_spec(args.model_config, args.model)
     overrides = parse_data_overrides(args.data)
@@ -97,8 +109,9 @@ def run(args: GenerativeArgs) -> dict[str, dict]:
     )
     backend = tokenizer = None
     if args.responses is None:
-        from infra.modeling import load_tokenizer
+        from infra.modeling import check_causal_lm, load_tokenizer
 
+        check_causal_lm(args.model)
         tokenizer = load_tokenizer(
             args.adapter
             if args.adapter and (Path(args.adapter) / "tokenizer_config.json").exists()
@@ -110,10 +123,13 @@ def run(args: GenerativeArgs) -> dict[str, dict]:
     else:
         given = _load_responses(args.responses)
         manifest.add_input("responses", args.responses)
+    if any(task_kind(task) in CODE_KINDS for task in args.tasks):
+        manifest.extra["code_sandbox"] = isolation()
     summaries = {}
     for task in args.tasks:
         items = load_task(task, data=overrides.get(task), max_items=args.max_items, limit=args.limit)
         manifest.add_input(task, overrides.get(task, "hub"))
+        prompt_spec = spec.prompt(task)
         if args.responses is not None:
             missing = [item.id for item in items if item.id not in given]
             if missing:
@@ -122,36 +138,61 @@ def run(args: GenerativeArgs) -> dict[str, dict]:
                 )
             from infra.prompts import assistant_prefix
 
+            signature = {"responses": str(Path(args.responses).resolve()), "model_config": spec.name}
+            _check_results(output_dir / f"{task}.json", signature, args.overwrite)
             responses = [given[item.id] for item in items]
             prefixes = [assistant_prefix(spec, task, item.fields) for item in items]
             scores = score_responses(task, items, responses, prefixes, code_options)
             records = [{"id": item.id, "response": r, **s} for item, r, s in zip(items, responses, scores)]
             elapsed = None
         else:
-            if backend is None:
-                backend = make_backend(
-                    args.model,
-                    BackendConfig(
-                        args.backend, args.batch_size, args.dtype, args.device, args.tensor_parallel_size
-                    ),
-                    adapter=args.adapter,
-                    stop_tokens=spec.stop_tokens,
-                )
+            signature = run_signature(
+                model=args.model,
+                adapter=args.adapter,
+                sampling=sampling,
+                seed=args.seed,
+                backend=args.backend,
+                model_config=spec.name,
+                prompt=text_digest(repr(prompt_spec), str(getattr(tokenizer, "chat_template", ""))),
+            )
+            _check_results(output_dir / f"{task}.json", signature, args.overwrite)
             task_run = prepare(spec, tokenizer, task, items)
-            generations, elapsed = _generate_resumable(
-                backend,
-                task_run,
+
+            def backend_factory():
+                nonlocal backend
+                if backend is None:
+                    backend = make_backend(
+                        args.model,
+                        BackendConfig(
+                            args.backend, args.batch_size, args.dtype, args.device, args.tensor_parallel_size
+                        ),
+                        adapter=args.adapter,
+                        stop_tokens=spec.stop_tokens,
+                    )
+                return backend
+
+            requests = [GenerationRequest(item.id, prompt) for item, prompt in zip(items, task_run.prompts)]
+            generations, stats = generate_resumable(
+                backend_factory,
+                requests,
                 sampling,
                 args.seed,
                 output_dir / f"{task}.generations.jsonl",
-                args.batch_size,
+                signature=signature,
+                overwrite=args.overwrite,
+                chunk=args.batch_size if args.backend == "hf" else 1 << 14,
+                desc=f"generate {task}",
             )
+            generations = [{k: v for k, v in g.items() if k != "id"} for g in generations]
+            elapsed = stats.seconds or None
             scores = score_responses(
                 task, items, [g["response"] for g in generations], task_run.prefixes, code_options
             )
             records = item_records(task_run, generations, scores)
         summary = summarize(task, records, elapsed)
-        summary.update({"model": args.model, "adapter": args.adapter, "model_config": spec.name})
+        summary.update(
+            {"model": args.model, "adapter": args.adapter, "model_config": spec.name, "signature": signature}
+        )
         atomic_write_jsonl(output_dir / f"{task}.jsonl", records)
         atomic_write_json(output_dir / f"{task}.json", summary)
         summaries[task] = summary
@@ -160,38 +201,21 @@ def run(args: GenerativeArgs) -> dict[str, dict]:
     return summaries
 
 
-def _generate_resumable(backend, task_run, sampling, seed, path: Path, chunk: int):
-    """Generate in chunks, appending each finished record; a rerun continues after the last one."""
-    done_keys = repair_and_scan(path)
-    todo = [i for i, item in enumerate(task_run.items) if (item.id,) not in done_keys]
-    started = time.perf_counter()
-    with JsonlAppender(path) as out:
-        for start in range(0, len(todo), max(1, chunk)):
-            positions = todo[start : start + chunk]
-            prompts = [task_run.prompts[i] for i in positions]
-            seeds = [derive_seed(seed, task_run.items[i].id) for i in positions]
-            completions = backend.generate(prompts, sampling, seeds)
-            out.write_many(
-                {"id": task_run.items[i].id, **c[0].as_record()} for i, c in zip(positions, completions)
-            )
-    elapsed = time.perf_counter() - started
-    by_id = {record["id"]: record for record in load_jsonl(path)}
-    generations = []
-    for item in task_run.items:
-        record = dict(by_id[item.id])
-        record.pop("id")
-        generations.append(record)
-    return generations, elapsed if todo else None
+def _check_results(path: Path, signature: dict, overwrite: bool) -> None:
+    """Finished results of another model or setting are never replaced without --overwrite."""
+    if overwrite or not path.exists():
+        return
+    old = read_json(path).get("signature")
+    if old != json.loads(json.dumps(signature, default=str)):
+        raise ConfigError(
+            f"{path}: holds results of another run (model {read_json(path).get('model')!r}); "
+            "pass --overwrite to replace them, or choose another --output_dir"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(GenerativeArgs, argv, doc=__doc__)
-    try:
-        run(args)
-    except (ConfigError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(run, args)
 
 
 if __name__ == "__main__":

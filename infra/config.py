@@ -11,7 +11,7 @@ import dataclasses
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -260,3 +260,17 @@ def parse_cli(cls: type[T], argv: Sequence[str] | None = None, *, doc: str | Non
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def run_cli(function: Callable[[Any], Any], args: Any) -> int:
+    """Run a stage; an expected failure (bad input, missing file or model, busy or unwritable output)
+    becomes one line on stderr naming the file, key or line, and exit status 2."""
+    from infra.files import OutputBusyError
+
+    try:
+        function(args)
+    except (ConfigError, ValueError, OutputBusyError, OSError) as error:
+        text = str(error).strip().splitlines()
+        print(f"error: {text[0] if text else type(error).__name__}", file=sys.stderr)
+        return 2
+    return 0

@@ -22,10 +22,19 @@ class RecordError(ValueError):
     """A malformed record; the message names the file and the line."""
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _lines(path: Path, handle) -> Iterator[str]:
+    """The decoded lines of a binary handle; bytes that are not UTF-8 are an error naming file and line."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise RecordError(
+                f"{path}:{number}: not UTF-8 text ({error.reason} at column {error.start + 1})"
+            ) from None
 
 
 def read_jsonl(path: str | os.PathLike, *, allow_truncated_tail: bool = False) -> Iterator[dict[str, Any]]:
@@ -38,9 +47,9 @@ def read_jsonl(path: str | os.PathLike, *, allow_truncated_tail: bool = False) -
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    with _open_text(path) as handle:
+    with _open_binary(path) as handle:
         previous: tuple[int, str] | None = None
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(_lines(path, handle), start=1):
             if previous is not None and (record := _parse_line(path, *previous)) is not None:
                 yield record
             previous = (number, line)
@@ -142,11 +151,61 @@ class JsonlAppender:
         self.close()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: Path, *, directory: bool = False) -> None:
+    """Give a file made by ``mkstemp``/``mkdtemp`` (mode 0600/0700) the permissions ``open`` would."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def _temporary_sibling(path: Path, suffix: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=suffix, dir=path.parent)
     os.close(fd)
     return Path(name)
+
+
+def scratch_directory(beside: str | os.PathLike, kind: str = "tmp") -> Path:
+    """A hidden directory next to ``beside``, named with our pid so a later run can tell it is stale."""
+    beside = Path(beside)
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{beside.name}.{kind}-{os.getpid()}-", dir=beside.parent))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_scratch(beside: str | os.PathLike) -> list[Path]:
+    """Remove the scratch files and directories that killed runs left next to ``beside``."""
+    beside = Path(beside)
+    removed = []
+    if not beside.parent.is_dir():
+        return removed
+    prefix = f".{beside.name}."
+    for entry in beside.parent.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        kind, _, rest = entry.name[len(prefix) :].partition("-")
+        pid = rest.split("-", 1)[0]
+        if kind not in ("tmp", "old", "donor") or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -158,6 +217,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        apply_umask(temporary)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -186,22 +246,58 @@ def atomic_directory(final: str | os.PathLike, *, overwrite: bool = False) -> It
     """Yield a temporary directory that is renamed to ``final`` when the block ends without error.
 
     On error the temporary directory is removed and ``final`` is left as it was. A finished directory is
-    never replaced unless ``overwrite`` is set.
+    never replaced unless ``overwrite`` is set. Temporaries of killed runs are removed first. The result
+    gets the permissions the umask gives (not ``mkdtemp``'s 0700), so a cluster group can read it.
     """
     final = Path(final)
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final}: already exists (pass overwrite to replace it)")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    clean_stale_scratch(final)
+    temporary = scratch_directory(final, "tmp")
     try:
         yield temporary
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+    apply_umask(temporary, directory=True)
     if final.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        trash = scratch_directory(final, "old")
         os.replace(final, trash / final.name)
         os.replace(temporary, final)
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(temporary, final)
+
+
+class OutputBusyError(RuntimeError):
+    """Another live run holds the lock of an output."""
+
+
+@contextlib.contextmanager
+def output_lock(lock_path: str | os.PathLike, target: str | os.PathLike | None = None) -> Iterator[Path]:
+    """Hold an exclusive lock on ``lock_path`` while writing ``target``; a second run is refused.
+
+    ``flock`` locks go with the process, so a killed run never leaves a stale lock behind.
+    """
+    import fcntl
+
+    lock_path = Path(lock_path)
+    target = target if target is not None else lock_path
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise OutputBusyError(
+                f"{target}: another run is writing it (lock {lock_path}, held by pid {holder})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield lock_path
+    finally:
+        handle.close()

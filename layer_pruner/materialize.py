@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from infra.files import atomic_directory, atomic_write_text
+from infra.files import atomic_directory, atomic_write_text, scratch_directory
 from infra.manifest import Manifest
 from layer_pruner.inmemory import PER_LAYER_CONFIG_KEYS
 from layer_pruner.plan import PrunePlan
@@ -101,23 +101,26 @@ def materialize(
     config_dict = mergekit_config(plan, str(source), dtype)
     merge_config = MergeConfiguration.model_validate(config_dict)
     output_dir = Path(output_dir)
-    with (
-        atomic_directory(output_dir, overwrite=overwrite) as temporary,
-        tempfile.TemporaryDirectory(prefix="lpr-donor-") as donor_root,
-    ):
-        donor = Path(donor_root) / "model"
-        _donor_directory(source, donor, plan)
-        run_config = MergeConfiguration.model_validate({**config_dict, "base_model": str(donor)})
-        options = MergeOptions(
-            device=device,
-            lazy_unpickle=True,
-            copy_tokenizer=True,
-            out_shard_size=out_shard_size,
-            write_model_card=False,
-            quiet=True,
-        )
-        logging.getLogger("mergekit").setLevel(logging.WARNING)
-        run_merge(run_config, str(temporary), options=options)
+    # The donor lives beside the output under a pid-stamped name, so the next run removes a killed run's
+    # donor (atomic_directory cleans both) instead of leaving it in the system's temporary directory.
+    with atomic_directory(output_dir, overwrite=overwrite) as temporary:
+        donor_root = scratch_directory(output_dir, "donor")
+        try:
+            donor = donor_root / "model"
+            _donor_directory(source, donor, plan)
+            run_config = MergeConfiguration.model_validate({**config_dict, "base_model": str(donor)})
+            options = MergeOptions(
+                device=device,
+                lazy_unpickle=True,
+                copy_tokenizer=True,
+                out_shard_size=out_shard_size,
+                write_model_card=False,
+                quiet=True,
+            )
+            logging.getLogger("mergekit").setLevel(logging.WARNING)
+            run_merge(run_config, str(temporary), options=options)
+        finally:
+            shutil.rmtree(donor_root, ignore_errors=True)
         atomic_write_text(
             temporary / MERGEKIT_CONFIG_NAME,
             yaml.safe_dump(merge_config.model_dump(mode="json", exclude_none=True), sort_keys=False),

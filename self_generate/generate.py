@@ -9,22 +9,21 @@ Paper settings by default: system turn "You are a helpful assistant." (none wher
 system role), temperature 0.9, top-p 0.95, up to 8192 new tokens. Prompts whose rendering is longer than
 the model's context are skipped and counted. The output is append-only: a rerun continues after the last
 complete record, and each completion is seeded by (seed, id, sample), so a resumed run writes the same
-records as an uninterrupted one. Each record: ``id``, ``sample``, ``prompt``, ``response``,
+records as an uninterrupted one; resuming with another model or decoding setting is refused
+(``--overwrite`` starts afresh; see :mod:`infra.generation_loop`). Each record: ``id``, ``sample``, ``prompt``, ``response``,
 ``finish_reason``, ``num_tokens``. ``<output>.manifest.json`` marks a finished run.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from infra.config import ConfigError, parse_cli
-from infra.files import JsonlAppender, RecordError, load_jsonl, repair_and_scan
-from infra.generation import BackendConfig, SamplingConfig, derive_seed, make_backend
+from infra.config import ConfigError, parse_cli, run_cli
+from infra.files import RecordError, load_jsonl
+from infra.generation import BackendConfig, SamplingConfig, make_backend
+from infra.generation_loop import GenerationRequest, generate_resumable, run_signature, text_digest
 from infra.manifest import Manifest
 
 
@@ -46,6 +45,7 @@ class GenerateArgs:
     tensor_parallel_size: int = 1
     limit: int | None = None
     seed: int = 0
+    overwrite: bool = field(default=False, metadata={"help": "regenerate instead of resuming"})
 
     def __post_init__(self) -> None:
         if self.backend not in ("hf", "vllm"):
@@ -76,11 +76,12 @@ def read_prompts(path: str, limit: int | None = None) -> list[dict]:
 
 def generate(args: GenerateArgs) -> dict:
     from infra.model_spec import resolve_model_spec
-    from infra.modeling import load_tokenizer
+    from infra.modeling import check_causal_lm, load_tokenizer
     from infra.prompts import sft_messages
 
-    records = read_prompts(args.prompts, args.limit)
+    records_in = read_prompts(args.prompts, args.limit)
     spec = resolve_model_spec(args.model_config, args.model)
+    check_causal_lm(args.model)
     tokenizer = load_tokenizer(args.model)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,7 @@ def generate(args: GenerateArgs) -> dict:
     manifest.add_input("prompts", args.prompts)
 
     rendered, too_long = [], []
-    for record in records:
+    for record in records_in:
         text = tokenizer.apply_chat_template(
             sft_messages(spec, record["prompt"]), tokenize=False, add_generation_prompt=True
         )
@@ -99,12 +100,6 @@ def generate(args: GenerateArgs) -> dict:
         else:
             rendered.append((record, text))
 
-    done = repair_and_scan(output, ("id", "sample"))
-    todo = [
-        (record, text)
-        for record, text in rendered
-        if any((record["id"], j) not in done for j in range(args.n))
-    ]
     sampling = SamplingConfig(
         temperature=args.temperature,
         top_p=args.top_p,
@@ -113,48 +108,42 @@ def generate(args: GenerateArgs) -> dict:
         n=args.n,
         stop_strings=list(spec.stop_strings),
     )
-    counts = {"prompts": len(records), "too_long": len(too_long), "already_done": len(rendered) - len(todo)}
     if too_long:
         print(f"[generate] skipping {len(too_long)} prompts longer than the context ({spec.max_context})")
-    tokens = 0
-    started = time.perf_counter()
-    if todo:
-        backend = make_backend(
+    signature = run_signature(
+        model=args.model,
+        adapter=None,
+        sampling=sampling,
+        seed=args.seed,
+        backend=args.backend,
+        model_config=spec.name,
+        prompt=text_digest(repr(spec.prompt("sft")), str(getattr(tokenizer, "chat_template", ""))),
+    )
+    records, stats = generate_resumable(
+        lambda: make_backend(
             args.model,
             BackendConfig(args.backend, args.batch_size, args.dtype, args.device, args.tensor_parallel_size),
             stop_tokens=spec.stop_tokens,
-        )
-        if hasattr(backend, "progress"):
-            backend.progress = False  # one bar for the whole run, below
-        chunk = max(1, args.batch_size // args.n) if args.backend == "hf" else max(1, 64 * args.batch_size)
-        bar = tqdm(total=len(todo), desc="self-generate", unit="prompt", disable=None)
-        with JsonlAppender(output) as out:
-            for start in range(0, len(todo), chunk):
-                batch = todo[start : start + chunk]
-                seeds = [derive_seed(args.seed, record["id"]) for record, _ in batch]
-                completions = backend.generate([text for _, text in batch], sampling, seeds)
-                new = [
-                    {"id": record["id"], "prompt": record["prompt"], **completion.as_record()}
-                    for (record, _), samples in zip(batch, completions)
-                    for completion in samples
-                    if (record["id"], completion.sample_index) not in done
-                ]
-                for row in new:
-                    row.pop("latency_s", None)
-                out.write_many(new)
-                tokens += sum(row["num_tokens"] for row in new)
-                bar.update(len(batch))
-                bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.1f}")
-        bar.close()
-    elapsed = time.perf_counter() - started
-    counts.update(
-        {
-            "generated_tokens": tokens,
-            "seconds": round(elapsed, 2),
-            "tokens_per_s": round(tokens / elapsed, 2) if tokens else None,
-            "records": len(load_jsonl(output)) if output.exists() else 0,
-        }
+        ),
+        [GenerationRequest(record["id"], text, {"prompt": record["prompt"]}) for record, text in rendered],
+        sampling,
+        args.seed,
+        output,
+        signature=signature,
+        overwrite=args.overwrite,
+        chunk=max(1, args.batch_size // args.n) if args.backend == "hf" else 1 << 14,
+        desc="self-generate",
+        record_latency=False,
     )
+    counts = {
+        "prompts": len(records_in),
+        "too_long": len(too_long),
+        "already_done": stats.already_done,
+        "generated_tokens": stats.generated_tokens,
+        "seconds": round(stats.seconds, 2),
+        "tokens_per_s": round(stats.tokens_per_s, 2) if stats.tokens_per_s else None,
+        "records": len(records),
+    }
     manifest.extra["counts"] = counts
     manifest.extra["skipped_too_long"] = too_long
     manifest.write_beside(output)
@@ -163,11 +152,10 @@ def generate(args: GenerateArgs) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(GenerateArgs, argv, doc=__doc__)
-    try:
-        counts = generate(args)
-    except (ConfigError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    counts: dict = {}
+    code = run_cli(lambda a: counts.update(generate(a)), args)
+    if code:
+        return code
     print(
         f"[generate] {counts['records']} records in {args.output} ({counts['too_long']} prompts too long; "
         f"{counts['generated_tokens']} new tokens in {counts['seconds']} s)"

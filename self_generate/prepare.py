@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from infra.config import ConfigError, parse_cli
+from infra.config import ConfigError, parse_cli, run_cli
 from infra.datasets import load_records
 from infra.files import RecordError, atomic_write_jsonl
 from infra.manifest import Manifest
@@ -45,6 +45,7 @@ class PrepareArgs:
     model: str | None = field(default=None, metadata={"help": "tokenizer used for --max_length"})
     model_config: str | None = field(default=None, metadata={"help": "configs/models name"})
     seed: int = 42
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing output"})
 
     def __post_init__(self) -> None:
         if self.schema not in SCHEMAS:
@@ -90,6 +91,8 @@ class LengthFilter:
 
 
 def prepare(args: PrepareArgs) -> dict[str, Any]:
+    if Path(args.output).exists() and not args.overwrite:
+        raise ConfigError(f"{args.output}: already exists (pass --overwrite to replace it)")
     try:
         records = load_records(args.dataset, hub_config=args.hub_config, split=args.split)
     except RecordError as error:
@@ -154,11 +157,10 @@ def prepare(args: PrepareArgs) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(PrepareArgs, argv, doc=__doc__)
-    try:
-        counts = prepare(args)
-    except (ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    counts: dict[str, Any] = {}
+    code = run_cli(lambda a: counts.update(prepare(a)), args)
+    if code:
+        return code
     print(
         f"[prepare] kept {counts['kept']} of {counts['examined']} examined ({counts['records']} records); "
         f"skipped: {counts['too_long']} too long, {counts['empty_prompt']} empty, "

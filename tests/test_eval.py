@@ -7,7 +7,6 @@ from collections import Counter
 import pytest
 
 from eval import classification, generative, retention
-from eval.sandbox import ExecutionJob, execute, execute_many
 from eval.scorers import CodeOptions, extract_code, score_code, score_gsm8k, score_xsum
 from eval.tasks import load_task, sample_indices
 from infra.files import load_jsonl
@@ -161,48 +160,6 @@ def test_code_extraction():
     assert score_code([item], ["```python\ndef f(:"], progress=False)[0]["outcome"] == "no_code"
 
 
-SANDBOX_CASES = {
-    "loop": ("while True:\n    pass\n", "timeout"),
-    "fork": ("import os\nwhile True:\n    os.fork()\n", "runtime_error"),
-    "multiprocessing": ("import multiprocessing\n", "runtime_error"),
-    "memory": ("blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))\n", "runtime_error"),
-    "write": ("open({target!r}, 'w').write('pwned')\n", "runtime_error"),
-    "pathlib": ("import pathlib\npathlib.Path({target!r}).write_text('pwned')\n", "runtime_error"),
-    "delete": ("import os\nos.remove({victim!r})\n", "runtime_error"),
-    "rmtree": ("import shutil\nshutil.rmtree({victim_dir!r})\n", "runtime_error"),
-    "network": ("import socket\nsocket.create_connection(('127.0.0.1', 9))\n", "runtime_error"),
-    "urllib": ("import urllib.request\nurllib.request.urlopen('http://127.0.0.1:9')\n", "runtime_error"),
-    "signal_parent": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n", "runtime_error"),
-    "ctypes": ("import ctypes\nctypes.CDLL(None).kill(0, 9)\n", "runtime_error"),
-    "subprocess": ("import subprocess\nsubprocess.run(['rm', '-rf', {victim_dir!r}])\n", "runtime_error"),
-    "exit_early": ("import sys\nsys.exit(0)\n", "runtime_error"),
-}
-
-
-def test_sandbox_contains_hostile_programs(tmp_path):
-    victim_dir = tmp_path / "victim"
-    victim_dir.mkdir()
-    victim = victim_dir / "keep.txt"
-    victim.write_text("important")
-    target = tmp_path / "created.txt"
-    jobs = [
-        ExecutionJob(
-            code=code.format(target=str(target), victim=str(victim), victim_dir=str(victim_dir)),
-            test=None,  # each program fails (or is stopped) before any test would run
-            timeout_s=3,
-            memory_bytes=1 << 30,
-        )
-        for code, _ in SANDBOX_CASES.values()
-    ]
-    results = execute_many(jobs, workers=2, progress=False)
-    outcomes = {name: result.outcome for name, result in zip(SANDBOX_CASES, results)}
-    assert outcomes == {name: expected for name, (_, expected) in SANDBOX_CASES.items()}
-    assert victim.read_text() == "important"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["victim"]
-    # The parent (this test process) is alive and the sandbox still works after all of that.
-    assert execute(ExecutionJob(code="def f():\n    return 2\n", test="assert f() == 2")).outcome == "passed"
-
-
 def test_xsum_rouge():
     perfect = score_xsum("The council approved the new bridge.", "The council approved the new bridge.")
     assert perfect["score"] == pytest.approx(1.0)
@@ -260,6 +217,8 @@ def test_generative_cli_generates_resumes_and_rescores(tiny_models, shared_data,
     (tmp_path / "resume" / "gsm8k.generations.jsonl").write_text(
         "".join(generations[:2]) + generations[2][:9]
     )
+    meta = "gsm8k.generations.jsonl.meta.json"  # what produced them: resuming needs the same settings
+    (tmp_path / "resume" / meta).write_text((tmp_path / "run" / meta).read_text())
     assert generative.main(common + ["--tasks", "gsm8k", "--output_dir", "resume"]) == 0
 
     def without_latency(path):

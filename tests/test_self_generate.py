@@ -132,12 +132,21 @@ def test_prepare_bad_inputs_are_named_and_lose_nothing(tmp_path, capsys):
     }
     for name, (text, expected) in cases.items():
         (tmp_path / name).write_text(text)
-        assert prepare_main(["--dataset", str(tmp_path / name), "--output", str(output)]) == 2
+        # Even with --overwrite, a failing run leaves the earlier output as it was.
+        args = ["--dataset", str(tmp_path / name), "--output", str(output), "--overwrite"]
+        assert prepare_main(args) == 2
         assert expected in capsys.readouterr().err
         assert output.read_bytes() == before
     (tmp_path / "missing.jsonl").write_text('{"query": "a"}\n')
     with pytest.raises(ConfigError, match=r"missing.jsonl: record 1: no field 'text'"):
-        prepare(PrepareArgs(dataset=str(tmp_path / "missing.jsonl"), output=str(output), prompt_field="text"))
+        prepare(
+            PrepareArgs(
+                dataset=str(tmp_path / "missing.jsonl"),
+                output=str(output),
+                prompt_field="text",
+                overwrite=True,
+            )
+        )
     assert output.read_bytes() == before
 
 

@@ -22,10 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra.config import ConfigError
+from infra.config import run_cli
 from infra.files import atomic_write_json
 from infra.manifest import Manifest
-from infra.modeling import ModelLoadError, check_causal_lm, count_parameters, decoder_layers
+from infra.modeling import check_causal_lm, count_parameters, decoder_layers
 from train.data import load_training_records, to_dataset
 from train.merge_adapter import CARRIED_FILES, MergeArgs, lineage, merge_adapter
 from train.metrics import METRICS_NAME, JsonlMetricsCallback, truncate_after
@@ -137,15 +137,25 @@ def build_trainer(recipe: SFTRecipe, spec: Any, tokenizer: Any, records: Any) ->
 
 
 def last_checkpoint(output_dir: Path) -> tuple[str | None, int]:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint (one whose ``trainer_state.json`` parses) and its step.
 
+    A checkpoint cut short by a kill (no or torn ``trainer_state.json``) is skipped, so training resumes
+    from the one before it.
+    """
     if not output_dir.is_dir():
         return None, 0
-    checkpoint = get_last_checkpoint(str(output_dir))
-    if checkpoint is None:
-        return None, 0
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-    return checkpoint, int(state["global_step"])
+    candidates = []
+    for path in output_dir.glob("checkpoint-*"):
+        suffix = path.name.removeprefix("checkpoint-")
+        if path.is_dir() and suffix.isdigit():
+            candidates.append((int(suffix), path))
+    for _, checkpoint in sorted(candidates, reverse=True):
+        try:
+            state = json.loads((checkpoint / "trainer_state.json").read_text())
+            return str(checkpoint), int(state["global_step"])
+        except (OSError, ValueError, KeyError):
+            print(f"[sft] skipping incomplete checkpoint {checkpoint}")
+    return None, 0
 
 
 def train(recipe: SFTRecipe) -> Path:
@@ -214,12 +224,7 @@ def train(recipe: SFTRecipe) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     recipe = parse_recipe_cli(argv, doc=__doc__)
-    try:
-        train(recipe)
-    except (ConfigError, ModelLoadError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(train, recipe)
 
 
 if __name__ == "__main__":
