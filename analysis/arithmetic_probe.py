@@ -31,10 +31,11 @@ from infra.manifest import Manifest
 from infra.paths import REPO_ROOT
 
 DEFAULT_DATA = str(REPO_ROOT.parent / "shared" / "data" / "arithmetic" / "single_digit_three_ops.jsonl")
+# The paper's notebook's prefix, each shot on one line (the probed context keeps its own line break).
 FEW_SHOT_PREFIX = (
-    "Question: What is (2 + 3) * 4?\nAnswer: 20\n"
-    "Question: What is (7 - 9) + 1?\nAnswer: -1\n"
-    "Question: What is (6 * 3) - 5?\nAnswer: 13\n"
+    "Question: What is (4 * 4) * 1? Answer: 16\n"
+    "Question: What is (8 + 3) * 5? Answer: 55\n"
+    "Question: What is (7 + 5) - 6? Answer: 6\n"
 )
 DIGITS = "0123456789"
 RESULT_NAME = "arithmetic_probe.json"

@@ -19,6 +19,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from infra.calibration import CalibrationConfig, calibration_texts
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_json
 from infra.manifest import Manifest
@@ -75,7 +76,7 @@ class ProfileArgs:
     hub_config: str = "main"
     split: str = "test"
     n_calibration: int = 100
-    template: str = "{question}\n{answer}"
+    template: str = CalibrationConfig.template
     max_length: int = 2048
     batch_size: int = 1
     dtype: str = "auto"
@@ -85,7 +86,6 @@ class ProfileArgs:
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(ProfileArgs, argv, doc=__doc__)
     from infra.modeling import load_model, load_tokenizer
-    from layer_pruner.calibration import CalibrationConfig, calibration_texts
 
     calibration = CalibrationConfig(
         source=args.calibration,

@@ -3,8 +3,13 @@
     python -m analysis.code_errors --items outputs/llama/base/eval/humaneval.jsonl \\
         --items outputs/llama/pruned/bi-25pct/eval/humaneval.jsonl --output code_errors.json
 
-Outcomes are the sandbox's: passed, failed_assertion, timeout, syntax_error_unbalanced_brackets,
-syntax_error_other, undefined_name, runtime_error, no_code.
+Item files keep the sandbox's finer outcomes (passed, failed_assertion, timeout,
+syntax_error_unbalanced_brackets, syntax_error_other, undefined_name, runtime_error) and the error text. The
+paper's figures use the categories of the original analysis notebook, read from the error text as it did
+(:func:`paper_category`): Passed; Assertion Error (an assertion without a message); Bracket/Syntax (a
+syntax error about unbalanced or unclosed brackets); Other Syntax ("invalid syntax"); Not Defined
+(NameError); Timeout (including maximum recursion depth); Others (the rest: runtime errors, assertions with a
+message such as numpy's tolerance checks, other syntax errors).
 """
 
 from __future__ import annotations
@@ -18,6 +23,59 @@ from typing import Any
 from infra.config import ConfigError, parse_cli
 from infra.files import RecordError, atomic_write_json, load_jsonl
 
+PAPER_CATEGORIES = (
+    "Passed",
+    "Assertion Error",
+    "Bracket/Syntax",
+    "Other Syntax",
+    "Not Defined",
+    "Timeout",
+    "Others",
+)
+INVALID_CODE = ("Bracket/Syntax", "Other Syntax", "Not Defined")  # Figure 4's categories
+BRACKET_KEYWORDS = (
+    "was never closed",
+    "opening parenthesis",
+    "unmatched ')'",
+    "unmatched '}'",
+    "unmatched ']'",
+)
+
+
+def paper_category(outcome: str, detail: str) -> str:
+    """The original notebook's category of one program, from its outcome and error text.
+
+    The original harness recorded ``"failed: " + str(error)``; the sandbox records ``"<Type>: <error>"``, so
+    the message is the text after the first ``": "``."""
+    if outcome == "passed":
+        return "Passed"
+    if outcome == "timeout" or "depth exceeded" in detail:
+        message = "timed out"
+    else:
+        message = detail.split(": ", 1)[1] if ": " in detail else detail
+    if outcome == "failed_assertion" and detail.startswith("AssertionError") and not message.strip():
+        return "Assertion Error"
+    if any(keyword in message for keyword in BRACKET_KEYWORDS):
+        return "Bracket/Syntax"
+    if "invalid syntax" in message:
+        return "Other Syntax"
+    if "is not defined" in message:
+        return "Not Defined"
+    if "timed out" in message or "depth exceeded" in message:
+        return "Timeout"
+    return "Others"
+
+
+def category_shares(records: list[dict[str, Any]], *, failed_only: bool = False) -> dict[str, float]:
+    """Share of programs per paper category (of the failed ones with ``failed_only``), in order."""
+    counts = Counter(paper_category(r.get("outcome", ""), str(r.get("detail", ""))) for r in records)
+    if failed_only:
+        counts.pop("Passed", None)
+    total = sum(counts.values())
+    names = [c for c in PAPER_CATEGORIES if not (failed_only and c == "Passed")]
+    return {name: (counts[name] / total if total else 0.0) for name in names}
+
+
 OUTCOMES = (
     "passed",
     "failed_assertion",
@@ -26,7 +84,6 @@ OUTCOMES = (
     "syntax_error_unbalanced_brackets",
     "syntax_error_other",
     "timeout",
-    "no_code",
 )
 OUTCOME_LABELS = {
     "passed": "Passed",
@@ -36,7 +93,6 @@ OUTCOME_LABELS = {
     "syntax_error_unbalanced_brackets": "Unbalanced brackets",
     "syntax_error_other": "Other syntax error",
     "timeout": "Timeout",
-    "no_code": "No code",
 }
 
 
@@ -59,17 +115,23 @@ def outcome_distribution(records: list[dict[str, Any]], where: str = "items") ->
     return {outcome: (counts[outcome] / total if total else 0.0) for outcome in OUTCOMES}
 
 
+def _load(path: Path) -> list[dict[str, Any]]:
+    try:
+        records = load_jsonl(path)
+    except RecordError as error:
+        raise ConfigError(str(error)) from None
+    outcome_counts(records, str(path))
+    return records
+
+
+def records_of_files(paths: list[Path]) -> list[dict[str, Any]]:
+    """The code items of several files pooled (e.g. HumanEval+ and MBPP+)."""
+    return [record for path in paths for record in _load(path)]
+
+
 def distribution_of_files(paths: list[Path]) -> dict[str, float]:
     """Pooled over several item files (e.g. HumanEval+ and MBPP+)."""
-    records: list[dict[str, Any]] = []
-    for path in paths:
-        try:
-            loaded = load_jsonl(path)
-        except RecordError as error:
-            raise ConfigError(str(error)) from None
-        outcome_counts(loaded, str(path))
-        records.extend(loaded)
-    return outcome_distribution(records)
+    return outcome_distribution(records_of_files(paths))
 
 
 @dataclass
@@ -81,13 +143,21 @@ class CodeErrorArgs:
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(CodeErrorArgs, argv, doc=__doc__)
     try:
-        result = {path: distribution_of_files([Path(path)]) for path in args.items}
+        result = {}
+        for path in args.items:
+            records = _load(Path(path))
+            result[path] = {
+                "outcomes": outcome_distribution(records, path),
+                "paper_categories": category_shares(records),
+                "paper_categories_of_failed": category_shares(records, failed_only=True),
+                "n": len(records),
+            }
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     atomic_write_json(args.output, result)
-    for path, distribution in result.items():
-        shown = ", ".join(f"{OUTCOME_LABELS[o]} {100 * v:.1f}%" for o, v in distribution.items() if v)
+    for path, entry in result.items():
+        shown = ", ".join(f"{c} {100 * v:.1f}%" for c, v in entry["paper_categories"].items() if v)
         print(f"[code_errors] {Path(path).name}: {shown}")
     return 0
 

@@ -1,25 +1,30 @@
-"""Text degeneration of generated responses (paper Figures 2 and 9).
+"""Text degeneration of generated responses (paper Figures 2 and 9), as the original script computed it.
 
     python -m analysis.degeneration --items outputs/llama/sweep/layer_007.gsm8k.jsonl \\
         --baseline outputs/llama/sweep/baseline.gsm8k.jsonl --output outputs/llama/degeneration/layer_007.json
     python -m analysis.degeneration --items a.jsonl --items b.jsonl --output degeneration.json
 
-Per response: rep-n for n = 2, 3, 4 (1 - unique n-grams / all n-grams), intra-response Self-BLEU-4 (each
-sentence scored against the response's other sentences with NLTK's sentence BLEU-4, smoothing method 1),
-and the generated length. Per file: the means over the responses where a measure is defined (rep-n needs at
-least n words, Self-BLEU at least two sentences) and, with ``--baseline``, each mean divided by the
-baseline's (the unpruned model's) mean.
+Definitions (the paper's ``calc_self_bleu.py``):
+- rep-n (n = 2, 3, 4): per response, ``nltk.word_tokenize`` of the lowercased text, 1 - distinct n-grams /
+  n-grams; responses with fewer than n tokens are skipped; the mean over responses, in percent.
+- Self-BLEU-4: per response, ``nltk.sent_tokenize`` of the lowercased text (responses with fewer than two
+  sentences are skipped), ``word_tokenize`` per sentence; every sentence of at least 4 tokens is scored
+  with NLTK's sentence BLEU-4 (uniform weights, smoothing method 1) against the other sentences of at least
+  4 tokens; the mean over those sentences, then over the responses that have one.
+- length: ``word_tokenize`` tokens of the response as written, the mean over all responses.
+A mean over no response is ``None`` (the original printed 0) and the count of responses behind each mean is
+kept. With ``--baseline``, each file also gets its change from the unpruned model (value - baseline value,
+as the paper's Figure 2 draws it).
 
-Words are ``\\w+`` runs and single punctuation marks; sentences end at ``.``, ``!`` or ``?`` followed by
-white space, or at a line break. Self-BLEU is computed in one pass over the n-grams of a response (the top
-two counts of every n-gram give the clipping count against "all other sentences"), which gives NLTK's
-values exactly without its quadratic re-counting.
+Self-BLEU is computed in one pass over each response's n-grams (the two largest counts of every n-gram
+give the clipping count against "all other sentences"), which equals NLTK's ``sentence_bleu`` without its
+quadratic re-counting (``bench/bench_degeneration.py`` measures both).
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import re
 import sys
 from bisect import bisect_left
 from collections import Counter
@@ -30,19 +35,45 @@ from typing import Any
 from infra.config import ConfigError, parse_cli
 from infra.files import RecordError, atomic_write_json, load_jsonl
 
-WORD = re.compile(r"\w+|[^\w\s]")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 REP_NS = (2, 3, 4)
+MIN_SENTENCE_TOKENS = 4  # BLEU-4 needs 4-grams: shorter sentences are neither hypotheses nor references
 BLEU_EPSILON = 0.1  # NLTK SmoothingFunction.method1
 
 
+@functools.lru_cache(maxsize=1)
+def _nltk():
+    import nltk
+
+    from infra.nltk_data import ensure_punkt
+
+    ensure_punkt()
+    return nltk
+
+
 def words(text: str) -> list[str]:
-    return WORD.findall(text)
+    """``nltk.word_tokenize``: punkt sentences, then NLTK's Treebank words of each."""
+    return _nltk().word_tokenize(text)
 
 
 def sentences(text: str) -> list[list[str]]:
-    """Tokenized sentences; those without a word are dropped."""
-    return [tokens for part in SENTENCE_END.split(text) if (tokens := words(part))]
+    """The tokenized sentences of a lowercased response (``sent_tokenize``, then ``word_tokenize`` each)."""
+    return tokenized(text)[1]
+
+
+def tokenized(text: str) -> tuple[list[str], list[list[str]]]:
+    """``(word_tokenize(text.lower()), [word_tokenize(s) for s in sent_tokenize(text.lower())])``, with each
+    sentence's Treebank words computed once: ``word_tokenize`` of a text is the Treebank words of its punkt
+    sentences, and ``word_tokenize`` of one sentence re-splits it with punkt (almost always into itself)."""
+    nltk = _nltk()
+    treebank = nltk.tokenize._treebank_word_tokenizer
+    parts = nltk.sent_tokenize(text.lower())
+    per_part = [treebank.tokenize(part) for part in parts]
+    lowered = [token for tokens in per_part for token in tokens]
+    per_sentence = []
+    for part, tokens in zip(parts, per_part):
+        inner = nltk.sent_tokenize(part)
+        per_sentence.append(tokens if inner == [part] else [t for s in inner for t in treebank.tokenize(s)])
+    return lowered, per_sentence
 
 
 def ngram_list(tokens: list[str], n: int) -> list[tuple[str, ...]]:
@@ -120,33 +151,46 @@ def _closest_other_length(sorted_lengths: list[int], hyp_len: int) -> int:
     return min(candidates, key=lambda length: (abs(length - hyp_len), length))
 
 
-def response_metrics(text: str, num_tokens: int | None = None) -> dict[str, float | None]:
-    tokens = words(text)
-    metrics: dict[str, float | None] = {f"rep_{n}": rep_n(tokens, n) for n in REP_NS}
-    metrics["self_bleu_4"] = self_bleu(sentences(text))
-    metrics["length"] = float(num_tokens if num_tokens is not None else len(tokens))
+def response_self_bleu(tokenized: list[list[str]]) -> float | None:
+    """The original's per-response Self-BLEU-4: ``None`` below two sentences or two long-enough ones."""
+    if len(tokenized) < 2:
+        return None
+    kept = [tokens for tokens in tokenized if len(tokens) >= MIN_SENTENCE_TOKENS]
+    return self_bleu(kept) if len(kept) >= 2 else None
+
+
+def response_metrics(text: str) -> dict[str, float | None]:
+    lowered, per_sentence = tokenized(text)
+    metrics: dict[str, float | None] = {f"rep_{n}": rep_n(lowered, n) for n in REP_NS}
+    metrics["self_bleu_4"] = response_self_bleu(per_sentence)
+    metrics["length"] = float(len(words(text)))
     return metrics
 
 
 METRICS = (*(f"rep_{n}" for n in REP_NS), "self_bleu_4", "length")
+PERCENT = {f"rep_{n}" for n in REP_NS}  # reported in percent, as the original printed them
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Means over the responses where each measure is defined, and how many that was."""
-    per_response = [response_metrics(r.get("response", ""), r.get("num_tokens")) for r in records]
+    """Means over the responses where each measure is defined (rep-n in percent), and how many."""
+    per_response = [response_metrics(r.get("response", "")) for r in records]
     summary: dict[str, Any] = {"n": len(records)}
     for metric in METRICS:
         values = [m[metric] for m in per_response if m[metric] is not None]
-        summary[metric] = sum(values) / len(values) if values else None
+        scale = 100.0 if metric in PERCENT else 1.0
+        summary[metric] = scale * sum(values) / len(values) if values else None
         summary[f"{metric}_n"] = len(values)
+    reps = [summary[f"rep_{n}"] for n in REP_NS]
+    summary["repetition"] = sum(reps) / len(reps) if all(r is not None for r in reps) else None
     return summary
 
 
-def normalized(summary: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | None]:
+def change(summary: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | None]:
+    """Each measure minus the unpruned model's (the paper's Figure 2)."""
     result = {}
-    for metric in METRICS:
+    for metric in (*METRICS, "repetition"):
         value, base = summary.get(metric), baseline.get(metric)
-        result[metric] = value / base if value is not None and base else None
+        result[metric] = value - base if value is not None and base is not None else None
     return result
 
 
@@ -174,7 +218,7 @@ def run(args: DegenerationArgs) -> dict[str, Any]:
     for path in args.items:
         summary = summarize(read_items(path))
         if baseline is not None:
-            summary["normalized"] = normalized(summary, baseline)
+            summary["change"] = change(summary, baseline)
         files[Path(path).name] = summary
     result = {"baseline": baseline, "files": files}
     atomic_write_json(args.output, result)
@@ -185,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_cli(DegenerationArgs, argv, doc=__doc__)
     try:
         result = run(args)
-    except ConfigError as error:
+    except (ConfigError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for name, summary in result["files"].items():

@@ -16,31 +16,29 @@ matplotlib.use("Agg")  # files only; no display needed on compute nodes
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis.code_errors import OUTCOME_LABELS, OUTCOMES, distribution_of_files  # noqa: E402
-from analysis.degeneration import METRICS, read_items, summarize  # noqa: E402
+from analysis.code_errors import (  # noqa: E402
+    INVALID_CODE,
+    PAPER_CATEGORIES,
+    category_shares,
+    records_of_files,
+)
+from analysis.degeneration import change, read_items, summarize  # noqa: E402
 from analysis.layout import METHOD_LABELS, RECOVERY_LABELS, ResultsLayout, parse_run_name  # noqa: E402
 from analysis.tables import MissingInputs, _sort_key  # noqa: E402
 from eval.retention import LABELS, load_scores, retention_rows  # noqa: E402
 from infra.files import load_jsonl, read_json  # noqa: E402
+from infra.task_registry import registry  # noqa: E402
 
 COLUMN_WIDTH_IN = 3.4
-CODE_TASKS = ("humaneval", "mbpp", "toy_brackets")
-OUTCOME_COLORS = {
-    "passed": "#2ca02c",
-    "failed_assertion": "#ff7f0e",
-    "runtime_error": "#d62728",
-    "undefined_name": "#9467bd",
-    "syntax_error_unbalanced_brackets": "#8c564b",
-    "syntax_error_other": "#e377c2",
-    "timeout": "#7f7f7f",
-    "no_code": "#bcbd22",
-}
-METRIC_LABELS = {
-    "rep_2": "rep-2",
-    "rep_3": "rep-3",
-    "rep_4": "rep-4",
-    "self_bleu_4": "Self-BLEU-4",
-    "length": "length (tokens)",
+CODE_TASKS = registry().of_kind("humaneval", "mbpp")
+CATEGORY_COLORS = {  # the original notebook's colours where it had them
+    "Passed": "#2ca02c",
+    "Assertion Error": "#1f77b4",
+    "Bracket/Syntax": "#d62728",
+    "Other Syntax": "#ff7f0e",
+    "Not Defined": "#9467bd",
+    "Timeout": "#8c564b",
+    "Others": "#7f7f7f",
 }
 plt.rcParams.update(
     {
@@ -115,95 +113,92 @@ def figure_sweep(results: str | Path, output: str | Path) -> list[Path]:
 def figure_degeneration(
     results: str | Path, output: str | Path, tasks: tuple[str, ...] | None = None
 ) -> list[Path]:
-    """Figure 2: degeneration of the responses with one layer removed, relative to the unpruned model.
-
-    ``tasks`` default: the math tasks the sweep has responses for (GSM8K; the toy arithmetic task)."""
-    from eval.tasks import SOURCES
-
+    """Figure 2, as the paper's notebook drew it: with one layer removed, the change from the unpruned model
+    of the n-gram repetition rate (rep-2/3/4 averaged, percentage points) and of Self-BLEU-4, per dataset
+    and then averaged over the datasets (GSM8K, HumanEval+, XSUM: the sweep's tasks)."""
     layout = ResultsLayout(results)
     _, layers = _require_sweep(layout)
     if tasks is None:
         tasks = tuple(
             task
-            for task, source in SOURCES.items()
-            if source.kind == "math" and (layout.sweep / f"baseline.{task}.jsonl").is_file()
-        ) or ("gsm8k",)
-
-    def pooled(name: str) -> list[dict]:
-        records = []
-        for task in tasks:
-            path = layout.sweep / f"{name}.{task}.jsonl"
-            if path.is_file():
-                records.extend(read_items(str(path)))
-        return records
-
-    baseline = summarize(pooled("baseline"))
-    if not baseline["n"]:
-        raise MissingInputs(f"{layout.sweep}/baseline.<task>.jsonl for {', '.join(tasks)}")
+            for task in registry().of_kind("math", "humaneval", "summary")
+            if (layout.sweep / f"baseline.{task}.jsonl").is_file()
+        )
+    if not tasks:
+        raise MissingInputs(f"{layout.sweep}/baseline.<task>.jsonl (layer_pruner.sweep)")
+    baselines = {task: summarize(read_items(str(layout.sweep / f"baseline.{task}.jsonl"))) for task in tasks}
     xs = sorted(layers)
-    per_layer = {x: summarize(pooled(f"layer_{x:03d}")) for x in xs}
-    figure, axes = _figure()
-    ax = axes[0][0]
-    for metric in METRICS:
-        ys = []
-        for x in xs:
-            value, base = per_layer[x][metric], baseline[metric]
-            ys.append(value / base if value is not None and base else float("nan"))
-        ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1, label=METRIC_LABELS[metric])
-    ax.axhline(1.0, color="black", linewidth=0.6, linestyle=":")
-    ax.set_xlabel("layer removed (index)")
-    ax.set_ylabel("value / unpruned value")
-    ax.set_title(f"Degeneration ({', '.join(LABELS.get(t, t) for t in tasks)})")
-    ax.legend(frameon=False, ncols=2)
+    curves: dict[str, list[float]] = {"repetition": [], "self_bleu_4": []}
+    for x in xs:
+        deltas = []
+        for task in tasks:
+            path = layout.sweep / f"layer_{x:03d}.{task}.jsonl"
+            if path.is_file():
+                deltas.append(change(summarize(read_items(str(path))), baselines[task]))
+        for metric, values in curves.items():
+            defined = [d[metric] for d in deltas if d[metric] is not None]
+            values.append(sum(defined) / len(defined) if defined else float("nan"))
+    figure, axes = _figure(ncols=2)
+    titles = {"repetition": "n-gram repetition change (pp)", "self_bleu_4": "Self-BLEU-4 change"}
+    for ax, (metric, values) in zip(axes[0], curves.items()):
+        ax.plot(xs, values, marker="o", markersize=2.5, linewidth=1)
+        ax.axhline(0.0, color="black", linewidth=0.6, linestyle=":")
+        ax.set_xlabel("layer removed (index)")
+        ax.set_title(titles[metric])
+    figure.suptitle(f"Degeneration ({', '.join(LABELS.get(t, t) for t in tasks)})", fontsize=7)
     return _save(figure, output)
 
 
-def _stacked_outcomes(
-    ax: Any, labels: list[str], distributions: list[dict[str, float]], horizontal: bool
+def _stacked_categories(
+    ax: Any, labels: list[str], shares: list[dict[str, float]], categories: tuple[str, ...]
 ) -> None:
     starts = [0.0] * len(labels)
     positions = list(range(len(labels)))
-    for outcome in OUTCOMES:
-        sizes = [100 * d[outcome] for d in distributions]
+    for category in categories:
+        sizes = [100 * share.get(category, 0.0) for share in shares]
         if not any(sizes):
             continue
-        style = dict(color=OUTCOME_COLORS[outcome], label=OUTCOME_LABELS[outcome])
-        if horizontal:
-            ax.barh(positions, sizes, left=starts, height=0.8, **style)
-        else:
-            ax.bar(positions, sizes, bottom=starts, width=0.8, **style)
+        ax.barh(positions, sizes, left=starts, height=0.8, color=CATEGORY_COLORS[category], label=category)
         starts = [b + h for b, h in zip(starts, sizes)]
-    if horizontal:
-        ax.set_yticks(positions, labels)
-        ax.invert_yaxis()
-        ax.set_xlabel("share of programs (%)")
-        ax.set_xlim(0, 100)
-        ax.legend(frameon=False, fontsize=5, ncols=3, loc="upper center", bbox_to_anchor=(0.3, -0.18))
-    else:
-        ax.set_xticks(positions, labels)
-        ax.set_ylabel("share of programs (%)")
-        ax.set_ylim(0, 100)
-        ax.legend(frameon=False, fontsize=5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_yticks(positions, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of programs (%)")
+    ax.set_xlim(0, 100)
+    ax.legend(frameon=False, fontsize=5, ncols=3, loc="upper center", bbox_to_anchor=(0.3, -0.18))
 
 
 def figure_code_errors_sweep(results: str | Path, output: str | Path) -> list[Path]:
-    """Figure 4: how the programs fail with each single layer removed (HumanEval+ and MBPP+ pooled)."""
+    """Figure 4, as the paper's notebook drew it: with one layer removed, HumanEval+'s failed programs by
+    category (Bracket/Syntax, Other Syntax, Not Defined), as shares of the failed programs."""
     layout = ResultsLayout(results)
     _, layers = _require_sweep(layout)
-    names = ["baseline"] + [f"layer_{x:03d}" for x in sorted(layers)]
-    labels, distributions = [], []
-    for name in names:
-        paths = [layout.sweep / f"{name}.{task}.jsonl" for task in CODE_TASKS]
+    tasks = registry().of_kind("humaneval")
+    xs, shares = [], []
+    for x in sorted(layers):
+        paths = [layout.sweep / f"layer_{x:03d}.{task}.jsonl" for task in tasks]
         paths = [p for p in paths if p.is_file() and p.stat().st_size]
         if paths:
-            labels.append("none" if name == "baseline" else str(int(name.split("_")[1])))
-            distributions.append(distribution_of_files(paths))
-    if len(labels) < 2:
-        raise MissingInputs(f"{layout.sweep}: code item files (layer_XXX.humaneval.jsonl / .mbpp.jsonl)")
-    figure, axes = plt.subplots(1, 1, figsize=(COLUMN_WIDTH_IN, 2.3), squeeze=False)
-    _stacked_outcomes(axes[0][0], labels, distributions, horizontal=False)
-    axes[0][0].set_xlabel("layer removed (index)")
-    axes[0][0].set_title("Code outcomes with one layer removed")
+            xs.append(x)
+            shares.append(category_shares(records_of_files(paths), failed_only=True))
+    if len(xs) < 2:
+        raise MissingInputs(f"{layout.sweep}: HumanEval+ item files (layer_XXX.humaneval.jsonl)")
+    figure, axes = _figure()
+    ax = axes[0][0]
+    for category in INVALID_CODE:
+        ax.plot(
+            xs,
+            [100 * share[category] for share in shares],
+            marker="o",
+            markersize=2.5,
+            linewidth=1,
+            color=CATEGORY_COLORS[category],
+            label=category,
+        )
+    ax.set_xlabel("layer removed (index)")
+    ax.set_ylabel("share of failed programs (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Invalid code with one layer removed (HumanEval+)")
+    ax.legend(frameon=False)
     return _save(figure, output)
 
 
@@ -329,33 +324,31 @@ def figure_perplexity(results: str | Path, output: str | Path, kind: str = "reco
 
 
 def figure_code_errors_models(
-    results: str | Path, output: str | Path, amount: str = "25pct", data: str | None = None
+    results: str | Path, output: str | Path, recovery: str = "sgr", data: str | None = None
 ) -> list[Path]:
-    """Figure 8: code outcomes of the unpruned, pruned and recovered models (HumanEval+ and MBPP+ pooled).
-
-    Runs at ``amount``; recovered runs on ``data`` only (default: the first dataset found)."""
+    """Figure 8, as the paper's notebook drew it: the unpruned model and each model recovered with
+    ``recovery`` (SGR) on ``data`` (default Dolci, else the first dataset found), on HumanEval+ and MBPP+
+    separately, as shares of all programs per category."""
     layout = ResultsLayout(results)
-    recovered = layout.runs("recovered")
-    data = data or min((run.data for run in recovered if run.amount == amount), default=None)
+    recovered = {run: d for run, d in layout.runs("recovered").items() if run.recovery == recovery}
+    datasets = sorted({run.data for run in recovered})
+    data = data or ("dolci" if "dolci" in datasets else (datasets[0] if datasets else None))
     candidates = [("Unpruned", layout.base_eval)]
-    for kind in ("pruned", "recovered"):
-        runs = layout.runs(kind) if kind == "pruned" else recovered
-        for run, directory in sorted(runs.items(), key=lambda kv: _sort_key(kv[0])):
-            if run.amount == amount and (run.data is None or run.data == data):
-                candidates.append((run.label, directory / "eval"))
-    labels, distributions = [], []
+    for run, directory in sorted(recovered.items(), key=lambda kv: _sort_key(kv[0])):
+        if run.data == data:
+            candidates.append((run.label, directory / "eval"))
+    labels, shares = [], []
     for label, directory in candidates:
-        paths = [
-            directory / f"{task}.jsonl" for task in CODE_TASKS if (directory / f"{task}.jsonl").is_file()
-        ]
-        if paths:
-            labels.append(label)
-            distributions.append(distribution_of_files(paths))
-    if len(labels) < 2:
-        raise MissingInputs(f"{layout.root}: humaneval.jsonl / mbpp.jsonl item files of two or more models")
+        for task in CODE_TASKS:
+            path = directory / f"{task}.jsonl"
+            if path.is_file() and path.stat().st_size:
+                labels.append(f"{label} ({LABELS.get(task, task)})")
+                shares.append(category_shares(records_of_files([path])))
+    if len({label.split(" (")[0] for label in labels}) < 2:
+        raise MissingInputs(f"{layout.root}: code item files of the unpruned and a {recovery} model")
     figure, axes = plt.subplots(1, 1, figsize=(COLUMN_WIDTH_IN, 1.0 + 0.22 * len(labels)), squeeze=False)
-    _stacked_outcomes(axes[0][0], labels, distributions, horizontal=True)
-    axes[0][0].set_title("Code outcomes after pruning and recovery")
+    _stacked_categories(axes[0][0], labels, shares, PAPER_CATEGORIES)
+    axes[0][0].set_title(f"Code outcomes after {RECOVERY_LABELS.get(recovery, recovery)} ({data})")
     return _save(figure, output)
 
 

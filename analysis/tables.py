@@ -15,6 +15,7 @@ from pathlib import Path
 from analysis.layout import ResultsLayout, RunName
 from eval.retention import load_scores, render, retention_rows
 from infra.files import atomic_write_text
+from infra.task_registry import registry
 
 METHOD_ORDER = ("reverse", "bi", "bi_shortgpt", "angular", "iterative", "layers")
 
@@ -87,8 +88,6 @@ def table_ratios(results: str | Path, output: str | Path) -> list[Path]:
 def table_upper_bound(results: str | Path, output: str | Path) -> list[Path]:
     """Appendix A.6.2 (GSM8K upper bound): the math task's accuracy retention of each upper-bound run
     (GSM8K; the toy arithmetic task in the toy study)."""
-    from eval.tasks import SOURCES
-
     layout = ResultsLayout(results)
     baseline = _baseline(layout)
     runs = {
@@ -98,6 +97,6 @@ def table_upper_bound(results: str | Path, output: str | Path) -> list[Path]:
     }
     if not runs:
         raise MissingInputs(f"{layout.root / 'upper_bound'}/<name>/eval")
-    math = {k: v for k, v in baseline.items() if k in SOURCES and SOURCES[k].kind == "math"}
+    math = {k: v for k, v in baseline.items() if k in registry().of_kind("math")}
     columns, rows = retention_rows(math, runs)
     return _write(columns, rows, Path(output))

@@ -1,12 +1,14 @@
-"""Degeneration metrics: this implementation versus a straightforward NLTK one (the original code's).
+"""Degeneration measures: the fast implementation against the original definition computed directly with NLTK.
 
-    python bench/bench_degeneration.py                      # 1,000 responses of ~2,000 words
-    python bench/bench_degeneration.py --responses 200 --reference_sample 20
+    python bench/bench_degeneration.py                         # 200 responses of ~600 words, 3 repeats
+    python bench/bench_degeneration.py --responses 100 --words 2000 --repeats 5
 
-The NLTK reference (``nltk.ngrams`` + ``Counter`` for rep-n, ``sentence_bleu`` with smoothing method 1 of each
-sentence against the others for Self-BLEU-4) is quadratic in the number of sentences, so it is timed on
-the first ``--reference_sample`` responses; both implementations are timed on those same responses side by
-side and their values compared, and this implementation is also timed on all of them.
+Both compute rep-2/3/4, Self-BLEU-4 and length exactly as the paper's script did (NLTK sentences and words;
+``tests/helpers/degeneration_reference.py`` is the direct version, with ``sentence_bleu`` per sentence);
+they are timed side by side on the same synthetic degenerate responses, interleaved, and their values
+compared. Reports the median seconds of each, the ratio, and the largest difference of any value; and, to
+separate the measures from NLTK's tokenizers (which both must run), the Self-BLEU-4 of the same tokenized
+sentences by ``sentence_bleu`` and by the one-pass implementation.
 """
 
 from __future__ import annotations
@@ -14,19 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis.degeneration import REP_NS, response_metrics, sentences, words  # noqa: E402
+from analysis.degeneration import response_self_bleu, summarize, tokenized  # noqa: E402
+from tests.helpers.degeneration_reference import original_definition  # noqa: E402
 
 
 def make_responses(count: int, words_per_response: int, seed: int = 0) -> list[str]:
     """Synthetic responses with the repetition a degenerating model shows: recycled sentences and loops."""
     rng = random.Random(seed)
-    vocabulary = [f"w{i}" for i in range(3000)] + ["the", "a", "is", "of", "to", "and", "=", "+", "(", ")"]
+    vocabulary = [f"w{i}" for i in range(3000)] + ["the", "a", "is", "of", "to", "and", "=", "+"]
     responses = []
     for _ in range(count):
         pool = [" ".join(rng.choices(vocabulary, k=rng.randint(5, 30))) for _ in range(20)]
@@ -37,70 +41,63 @@ def make_responses(count: int, words_per_response: int, seed: int = 0) -> list[s
                 if rng.random() < 0.4
                 else " ".join(rng.choices(vocabulary, k=rng.randint(5, 30)))
             )
-            parts.append(sentence + rng.choice([". ", "! ", "? ", "\n"]))
+            parts.append(sentence.capitalize() + rng.choice([". ", "! ", "? "]))
             total += len(sentence.split())
         responses.append("".join(parts))
     return responses
-
-
-def nltk_metrics(text: str) -> dict:
-    from collections import Counter
-
-    from nltk import ngrams
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-
-    tokens = words(text)
-    result = {}
-    for n in REP_NS:
-        grams = list(ngrams(tokens, n))
-        result[f"rep_{n}"] = 1 - len(Counter(grams)) / len(grams) if grams else None
-    sents = sentences(text)
-    smoothing = SmoothingFunction().method1
-    result["self_bleu_4"] = (
-        sum(
-            sentence_bleu(sents[:j] + sents[j + 1 :], sents[j], smoothing_function=smoothing)
-            for j in range(len(sents))
-        )
-        / len(sents)
-        if len(sents) >= 2
-        else None
-    )
-    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--responses", type=int, default=1000)
-    parser.add_argument("--words", type=int, default=2000)
-    parser.add_argument("--reference_sample", type=int, default=30)
+    parser.add_argument("--responses", type=int, default=200)
+    parser.add_argument("--words", type=int, default=600)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     responses = make_responses(args.responses, args.words)
-    sample = responses[: args.reference_sample]
+    records = [{"response": text} for text in responses]
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-    started = time.perf_counter()
-    ours_sample = [response_metrics(text) for text in sample]
-    ours_sample_s = time.perf_counter() - started
-    started = time.perf_counter()
-    reference = [nltk_metrics(text) for text in sample]
-    nltk_sample_s = time.perf_counter() - started
-    worst = max(abs(o[m] - r[m]) for o, r in zip(ours_sample, reference) for m in r if r[m] is not None)
-    started = time.perf_counter()
-    for text in responses:
-        response_metrics(text)
-    ours_all_s = time.perf_counter() - started
+    smoothing = SmoothingFunction().method1
+    sentences = [tokenized(text)[1] for text in responses]
+
+    def bleu_direct(per_sentence: list[list[str]]) -> float | None:
+        kept = [s for s in per_sentence if len(s) >= 4]
+        if len(per_sentence) < 2 or len(kept) < 2:
+            return None
+        return sum(
+            sentence_bleu(kept[:i] + kept[i + 1 :], h, weights=(0.25,) * 4, smoothing_function=smoothing)
+            for i, h in enumerate(kept)
+        ) / len(kept)
+
+    timings: dict[str, list[float]] = {"fast": [], "nltk_direct": [], "bleu_fast": [], "bleu_nltk": []}
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        ours = summarize(records)
+        timings["fast"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        reference = original_definition(responses)
+        timings["nltk_direct"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        bleu_ours = [response_self_bleu(s) for s in sentences]
+        timings["bleu_fast"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        bleu_reference = [bleu_direct(s) for s in sentences]
+        timings["bleu_nltk"].append(time.perf_counter() - started)
+    median = {name: statistics.median(values) for name, values in timings.items()}
     report = {
         "responses": args.responses,
-        "mean_words": sum(len(words(t)) for t in responses) / len(responses),
-        "mean_sentences": sum(len(sentences(t)) for t in sample) / len(sample),
-        "sample": args.reference_sample,
-        "ours_sample_s": ours_sample_s,
-        "nltk_sample_s": nltk_sample_s,
-        "speedup": nltk_sample_s / ours_sample_s,
-        "max_abs_difference": worst,
-        "ours_all_s": ours_all_s,
-        "nltk_all_s_extrapolated": nltk_sample_s * args.responses / args.reference_sample,
+        "words_per_response": args.words,
+        "repeats": args.repeats,
+        "median_s": {name: round(value, 3) for name, value in median.items()},
+        "spread_s": {name: [round(min(v), 3), round(max(v), 3)] for name, v in timings.items()},
+        "speedup_end_to_end": round(median["nltk_direct"] / median["fast"], 1),
+        "speedup_self_bleu_on_tokenized": round(median["bleu_nltk"] / median["bleu_fast"], 1),
+        "max_abs_difference": max(abs(ours[m] - reference[m]) for m in reference),
+        "max_abs_difference_self_bleu": max(
+            abs(a - b) for a, b in zip(bleu_ours, bleu_reference) if a is not None and b is not None
+        ),
     }
     print(json.dumps(report, indent=2))
 

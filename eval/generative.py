@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.scorers import CodeOptions, score_responses
-from eval.scoring import item_records, parse_data_overrides, prepare, summarize
-from eval.tasks import CODE_KINDS, DEFAULT_MAX_ITEMS, GENERATIVE_TASKS, load_task, task_kind
+from eval.scoring import item_records, parse_data_overrides, prepare, summarize, task_sampling
+from eval.tasks import CODE_KINDS, load_task, registry, task_kind
 from infra.config import ConfigError, parse_cli, run_cli
 from infra.files import atomic_write_json, atomic_write_jsonl, load_jsonl, output_lock, read_json
-from infra.generation import BackendConfig, SamplingConfig, make_backend
+from infra.generation import BackendConfig, make_backend
 from infra.generation_loop import GenerationRequest, generate_resumable, run_signature, text_digest
 from infra.manifest import Manifest
 from infra.model_spec import ModelSpec, resolve_model_spec
@@ -40,11 +40,14 @@ class GenerativeArgs:
     model_config: str | None = field(
         default=None, metadata={"help": "configs/models name; found from --model"}
     )
-    tasks: list[str] = field(default_factory=lambda: list(GENERATIVE_TASKS))
+    tasks: list[str] = field(
+        default_factory=lambda: list(registry().eval_tasks),
+        metadata={"help": "registered tasks (configs/tasks/generative.yaml); toy tasks only when named"},
+    )
     data: list[str] = field(default_factory=list, metadata={"help": "task=file (JSONL, JSONL.gz, parquet)"})
     responses: str | None = field(default=None, metadata={"help": "JSONL of id+response to rescore"})
-    limit: int | None = None
-    max_items: int = DEFAULT_MAX_ITEMS
+    limit: int | None = field(default=None, metadata={"help": "keep the first N of the selected items"})
+    max_items: int | None = field(default=None, metadata={"help": "items sampled per task (default 1,000)"})
     backend: str = "hf"
     batch_size: int = 8
     dtype: str = "auto"
@@ -56,16 +59,14 @@ class GenerativeArgs:
     max_new_tokens: int = 8192
     seed: int = 0
     mbpp_mode: str = "base"
-    code_timeout_s: float = 10.0
+    code_timeout_s: float | None = field(default=None, metadata={"help": "per program (default 30 s)"})
+    prompt_variant: str = field(default="as_run", metadata={"help": "as_run or uniform (configs/models)"})
     code_workers: int | None = None
     overwrite: bool = field(default=False, metadata={"help": "regenerate and replace existing results"})
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.tasks if t not in GENERATIVE_TASKS]
-        if unknown:
-            raise ConfigError(
-                f"key 'tasks': unknown task {unknown[0]!r} (known: {', '.join(GENERATIVE_TASKS)})"
-            )
+        for task in self.tasks:
+            registry().spec(task)  # an unknown task is a ConfigError naming the known ones
         if self.model is None and self.responses is None:
             raise ConfigError("give --model (to generate) or --responses (to rescore)")
         if self.backend not in ("hf", "vllm"):
@@ -95,17 +96,20 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
     from eval.sandbox import isolation
 
     manifest = Manifest("eval.generative", config=args, seeds={"seed": args.seed})
-    spec: ModelSpec = resolve_model_spec(args.model_config, args.model)
+    spec: ModelSpec = resolve_model_spec(args.model_config, args.model, args.prompt_variant)
     overrides = parse_data_overrides(args.data)
     code_options = CodeOptions(
-        mbpp_mode=args.mbpp_mode, timeout_s=args.code_timeout_s, workers=args.code_workers
+        mbpp_mode=args.mbpp_mode,
+        timeout_s=args.code_timeout_s or registry().code_timeout_s,
+        workers=args.code_workers,
     )
-    sampling = SamplingConfig(
+    sampling = task_sampling(
+        spec,
+        "eval",
         temperature=args.temperature,
         top_p=args.top_p,
         top_k=args.top_k,
         max_new_tokens=args.max_new_tokens,
-        stop_strings=list(spec.stop_strings),
     )
     backend = tokenizer = None
     if args.responses is None:
@@ -136,13 +140,10 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
                 raise ConfigError(
                     f"{args.responses}: no response for {len(missing)} {task} items (first: {missing[0]})"
                 )
-            from infra.prompts import assistant_prefix
-
             signature = {"responses": str(Path(args.responses).resolve()), "model_config": spec.name}
             _check_results(output_dir / f"{task}.json", signature, args.overwrite)
             responses = [given[item.id] for item in items]
-            prefixes = [assistant_prefix(spec, task, item.fields) for item in items]
-            scores = score_responses(task, items, responses, prefixes, code_options)
+            scores = score_responses(task, items, responses, code_options)
             records = [{"id": item.id, "response": r, **s} for item, r, s in zip(items, responses, scores)]
             elapsed = None
         else:
@@ -164,7 +165,12 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
                     backend = make_backend(
                         args.model,
                         BackendConfig(
-                            args.backend, args.batch_size, args.dtype, args.device, args.tensor_parallel_size
+                            args.backend,
+                            args.batch_size,
+                            args.dtype,
+                            args.device,
+                            args.tensor_parallel_size,
+                            max_model_len=sampling.max_context,
                         ),
                         adapter=args.adapter,
                         stop_tokens=spec.stop_tokens,
@@ -185,9 +191,7 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
             )
             generations = [{k: v for k, v in g.items() if k != "id"} for g in generations]
             elapsed = stats.seconds or None
-            scores = score_responses(
-                task, items, [g["response"] for g in generations], task_run.prefixes, code_options
-            )
+            scores = score_responses(task, items, [g["response"] for g in generations], code_options)
             records = item_records(task_run, generations, scores)
         summary = summarize(task, records, elapsed)
         summary.update(

@@ -17,10 +17,12 @@ from pathlib import Path
 
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_text, read_json
+from infra.task_registry import registry
 
 CLASSIFICATION_TASKS = ("hellaswag", "piqa", "mmlu", "winogrande", "openbookqa", "arc_easy", "arc_challenge")
-GENERATIVE_TASKS = ("gsm8k", "humaneval", "mbpp", "xsum", "toy_arithmetic", "toy_brackets", "toy_copy")
+GENERATIVE_TASKS = tuple(registry().tasks)
 LABELS = {
+    **{task: registry().label(task) for task in GENERATIVE_TASKS},
     "hellaswag": "HellaSwag",
     "piqa": "PIQA",
     "mmlu": "MMLU",
@@ -28,13 +30,6 @@ LABELS = {
     "openbookqa": "OpenBookQA",
     "arc_easy": "ARC-E",
     "arc_challenge": "ARC-C",
-    "gsm8k": "GSM8K",
-    "humaneval": "HumanEval+",
-    "mbpp": "MBPP+",
-    "xsum": "XSUM",
-    "toy_arithmetic": "Toy arithmetic",
-    "toy_brackets": "Toy brackets",
-    "toy_copy": "Toy copy",
 }
 
 

@@ -59,7 +59,6 @@ OUTCOMES = (
     "syntax_error_other",
     "undefined_name",
     "runtime_error",
-    "no_code",
 )
 
 

@@ -10,24 +10,14 @@ from typing import Any
 from eval.sandbox import ExecutionJob, execute_many
 from eval.tasks import TaskItem, is_code_task, task_kind
 
-FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)```", re.S)
-
-
-def gsm8k_gold(answer: str) -> str:
-    return answer.split("####")[-1].strip().replace(",", "")
-
 
 def score_gsm8k(response: str, answer: str) -> dict[str, Any]:
-    """1.0 when math-verify finds the gold number in the response; also the extracted answer."""
+    """1.0 when math-verify matches the response with the dataset's answer, as the original code called it:
+    ``verify(parse(response), parse(answer))`` on GSM8K's whole answer text (worked solution, ``#### N``)."""
     from math_verify import parse, verify
 
-    gold = parse(gsm8k_gold(answer))
-    # GSM8K's own answer format ("#### 18") is explicit; otherwise math-verify finds the answer (\boxed, last
-    # number, "the answer is ...").
-    predicted = parse(response.split("####")[-1]) if "####" in response else []
-    if not predicted:
-        predicted = parse(response)
-    correct = bool(predicted) and bool(verify(gold, predicted))
+    predicted = parse(response)
+    correct = bool(predicted) and bool(verify(predicted, parse(answer)))
     extracted = str(predicted[-1]) if predicted else None
     return {"score": 1.0 if correct else 0.0, "extracted": extracted}
 
@@ -46,40 +36,63 @@ def score_xsum(response: str, summary: str) -> dict[str, Any]:
     return {"score": values["rougeL"], **values}
 
 
-def extract_code(text: str) -> str | None:
-    """The first fenced Python block of ``text`` (prefix included); None when there is no closed block."""
-    match = FENCE.search(text)
-    return match.group(1) if match else None
+PYTHON_FENCE = re.compile(r"```python(.+?)```", re.S)
+ANY_FENCE = re.compile(r"```(.+?)```", re.S)
+
+
+def extract_code(text: str) -> str:
+    """The code the original harness ran: the first ```python block (stripped), else the first fenced
+    block, else the whole text (a response whose fence never closes runs as it is, usually a syntax error)."""
+    for fence in (PYTHON_FENCE, ANY_FENCE):
+        match = fence.search(text)
+        if match:
+            return match.group(1).strip()
+    return text
 
 
 @dataclass
 class CodeOptions:
-    mbpp_mode: str = "base"  # "base": the original code's assertions; "plus": evalplus base + plus inputs
-    timeout_s: float = 10.0
-    plus_timeout_s: float = 120.0  # plus inputs run the reference solution too; some take ~30 s each
+    # "base": the original scoring (HumanEval+ `test` + check; MBPP+ `test_imports` + `test_list`);
+    # "plus": MBPP+ against its plus tests too (the hub's `test` program, or evalplus's plus inputs).
+    mbpp_mode: str = "base"
+    timeout_s: float = 30.0  # the original code's per-program limit
+    plus_timeout_s: float = 120.0  # evalplus plus inputs run the reference solution too
     workers: int | None = None
     memory_bytes: int = 4 << 30
 
 
-def code_job(item: TaskItem, code: str, options: CodeOptions) -> ExecutionJob:
+def code_program(item: TaskItem, response: str) -> str:
+    """The program the original harness executed for one response (code, then the task's tests)."""
     fields = item.fields
     if task_kind(item.task) == "humaneval":
-        return ExecutionJob(
-            code=code,
-            test=f"{fields['test']}\ncheck({fields['entry_point']})\n",
-            timeout_s=options.timeout_s,
-            memory_bytes=options.memory_bytes,
-        )
-    if options.mbpp_mode == "plus":
+        code = extract_code("```python\n" + fields["prompt"] + response)
+        return f"{code.strip()}\n{fields['test']}\ncheck({fields['entry_point']})"
+    text = response if "```python" in response else "```python\n" + response
+    code = "\n".join(fields.get("test_imports") or []) + "\n\n" + extract_code(text)
+    return f"{code.strip()}\n" + "\n".join(fields["test_list"])
+
+
+def code_job(item: TaskItem, response: str, options: CodeOptions) -> ExecutionJob:
+    fields = item.fields
+    if task_kind(item.task) == "mbpp" and options.mbpp_mode == "plus":
+        if fields.get("test"):  # the hub's plus program: base assertions, then the plus inputs
+            return ExecutionJob(
+                code=f"{code_program(item, response)}\n{fields['test']}",
+                timeout_s=options.plus_timeout_s,
+                memory_bytes=options.memory_bytes,
+            )
         from evalplus.data.mbpp import mbpp_deserialize_inputs
 
         if fields.get("base_input") is None:
-            raise ValueError(f"{item.id}: plus mode needs evalplus's base_input/plus_input fields")
+            raise ValueError(
+                f"{item.id}: plus mode needs the hub's 'test' or evalplus's base_input/plus_input"
+            )
+        text = response if "```python" in response else "```python\n" + response
         inputs = mbpp_deserialize_inputs(
             item.id, list(fields["base_input"]) + list(fields["plus_input"] or [])
         )
         return ExecutionJob(
-            code=code,
+            code="\n".join(fields.get("test_imports") or []) + "\n\n" + extract_code(text),
             entry_point=fields["entry_point"],
             inputs=inputs,
             reference=fields["canonical_solution"],
@@ -88,12 +101,8 @@ def code_job(item: TaskItem, code: str, options: CodeOptions) -> ExecutionJob:
             timeout_s=options.plus_timeout_s,
             memory_bytes=options.memory_bytes,
         )
-    imports = "\n".join(fields.get("test_imports") or [])
     return ExecutionJob(
-        code=code,
-        test=f"{imports}\n{fields['assertion']}\n",
-        timeout_s=options.timeout_s,
-        memory_bytes=options.memory_bytes,
+        code=code_program(item, response), timeout_s=options.timeout_s, memory_bytes=options.memory_bytes
     )
 
 
@@ -113,44 +122,31 @@ def _mbpp_oracle(entry_point: str) -> str | None:
 
 
 def score_code(
-    items: list[TaskItem], texts: list[str], options: CodeOptions | None = None, progress: bool = True
+    items: list[TaskItem], responses: list[str], options: CodeOptions | None = None, progress: bool = True
 ) -> list[dict[str, Any]]:
-    """Execute each text's code against its item's tests; ``texts`` include the assistant prefix."""
+    """Execute each response against its item's tests in the sandbox."""
     options = options or CodeOptions()
-    results: list[dict[str, Any] | None] = [None] * len(items)
-    jobs, positions = [], []
-    for position, (item, text) in enumerate(zip(items, texts)):
-        code = extract_code(text)
-        if code is None or not code.strip():
-            results[position] = {"score": 0.0, "outcome": "no_code", "detail": "no closed ```python block"}
-            continue
-        jobs.append(code_job(item, code, options))
-        positions.append(position)
-    for position, result in zip(positions, execute_many(jobs, workers=options.workers, progress=progress)):
-        results[position] = {
-            "score": 1.0 if result.passed else 0.0,
-            "outcome": result.outcome,
-            "detail": result.detail,
-        }
-    return results  # type: ignore[return-value]
+    jobs = [code_job(item, response, options) for item, response in zip(items, responses)]
+    results = execute_many(jobs, workers=options.workers, progress=progress)
+    return [
+        {"score": 1.0 if result.passed else 0.0, "outcome": result.outcome, "detail": result.detail}
+        for result in results
+    ]
 
 
 def score_responses(
     task: str,
     items: list[TaskItem],
     responses: list[str],
-    prefixes: list[str] | None = None,
     code_options: CodeOptions | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Per-item scores for one task; ``prefixes`` are the assistant prefixes the responses continue."""
-    prefixes = prefixes or [""] * len(items)
+    """Per-item scores for one task (responses are the model's text after the assistant prefix)."""
     kind = task_kind(task)
     if kind == "math":
         return [score_gsm8k(r, item.fields["answer"]) for item, r in zip(items, responses)]
     if kind == "summary":
         return [score_xsum(r, item.fields["summary"]) for item, r in zip(items, responses)]
     if is_code_task(task):
-        texts = [p + r for p, r in zip(prefixes, responses)]
-        return score_code(items, texts, code_options, progress=progress)
+        return score_code(items, responses, code_options, progress=progress)
     raise ValueError(f"no scorer for task {task!r}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eval.scorers import CodeOptions, score_responses
-from eval.tasks import TaskItem, is_code_task, load_task, task_kind
+from eval.tasks import TaskItem, is_code_task, load_task, registry, task_kind
 from infra.generation import GenerationBackend, HFBackend, SamplingConfig, derive_seed
 from infra.model_spec import ModelSpec
 from infra.prompts import assistant_prefix, render_prompt
@@ -71,6 +71,14 @@ def summarize(task: str, records: list[dict[str, Any]], elapsed_s: float | None 
     return summary
 
 
+def task_sampling(spec: ModelSpec, use: str, **settings: Any) -> SamplingConfig:
+    """Decoding for ``use`` (eval or search): the registry's stop strings and context, the model's own stop
+    strings, then ``settings`` (temperature, top_p, top_k, max_new_tokens, ...)."""
+    tasks = registry()
+    stops = list(dict.fromkeys([*tasks.stop_strings, *spec.stop_strings]))
+    return SamplingConfig(stop_strings=stops, max_context=tasks.context[use], **settings)
+
+
 def generate_and_score(
     backend: GenerationBackend,
     run: TaskRun,
@@ -83,21 +91,16 @@ def generate_and_score(
     completions = backend.generate(run.prompts, sampling, seeds)
     generations = [completion[0].as_record() for completion in completions]
     scores = score_responses(
-        run.task,
-        run.items,
-        [g["response"] for g in generations],
-        run.prefixes,
-        code_options,
-        progress=progress,
+        run.task, run.items, [g["response"] for g in generations], code_options, progress=progress
     )
     return item_records(run, generations, scores)
 
 
 def build_scorer(
     spec: ModelSpec,
-    tasks: list[str],
+    tasks: list[str] | None = None,
     *,
-    n_items: int = 100,
+    n_items: int | None = None,
     data: list[str] | None = None,
     seed: int = 0,
     max_new_tokens: int = 8192,
@@ -105,11 +108,18 @@ def build_scorer(
     sampling: SamplingConfig | None = None,
     code_options: CodeOptions | None = None,
 ):
-    """A scorer for the pruner: ``scorer(model, tokenizer) -> {task: {"score", "items"}}`` on the first
-    ``n_items`` of each task (the original iterative search used 100 each of GSM8K, HumanEval+, XSUM)."""
+    """A scorer for the pruner: ``scorer(model, tokenizer) -> {task: {"score", "items"}}``.
+
+    Items and decoding are the search's, as the original ran them: by default GSM8K train, 100 of
+    HumanEval+ and 100 of XSUM validation (the registry's ``search`` selection), context 4096, the
+    evaluation's sampling (temperature 0.9, top-k 50) and stop strings."""
     overrides = parse_data_overrides(data or [])
-    task_items = {task: load_task(task, data=overrides.get(task), limit=n_items) for task in tasks}
-    sampling = sampling or SamplingConfig(max_new_tokens=max_new_tokens, stop_strings=list(spec.stop_strings))
+    tasks = list(tasks or registry().search_tasks)
+    task_items = {
+        task: load_task(task, data=overrides.get(task), use="search", max_items=n_items) for task in tasks
+    }
+    sampling = sampling or task_sampling(spec, "search", max_new_tokens=max_new_tokens)
+    code_options = code_options or CodeOptions(timeout_s=registry().code_timeout_s)
 
     def scorer(model: Any, tokenizer: Any) -> dict[str, dict[str, Any]]:
         backend = HFBackend(

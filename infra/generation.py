@@ -29,6 +29,9 @@ class SamplingConfig:
     max_new_tokens: int = 8192
     n: int = 1
     stop_strings: list[str] = field(default_factory=list)
+    # Prompt + generation, as vLLM's max_model_len: each prompt generates at most max_context - its length
+    # tokens (the original: 8192 in evaluation, 4096 in the search and the sweep). None: no cap.
+    max_context: int | None = None
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -43,6 +46,12 @@ class SamplingConfig:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+    def budget(self, prompt_tokens: int) -> int:
+        """New tokens a prompt of ``prompt_tokens`` may generate (0: the prompt alone fills the context)."""
+        if self.max_context is None:
+            return self.max_new_tokens
+        return max(0, min(self.max_new_tokens, self.max_context - prompt_tokens))
 
 
 @dataclass
@@ -166,37 +175,45 @@ class HFBackend:
         for start in range(0, len(prompts), prompts_per_batch):
             batch_prompts = prompts[start : start + prompts_per_batch]
             batch_seeds = seeds[start : start + prompts_per_batch]
-            rows = [p for p in batch_prompts for _ in range(sampling.n)]
-            row_seeds = [derive_seed(s, "row", j) for s in batch_seeds for j in range(sampling.n)]
-            encoded = self.tokenizer(rows, return_tensors="pt", padding=True, add_special_tokens=False).to(
-                device
-            )
-            config = GenerationConfig(
-                max_new_tokens=sampling.max_new_tokens,
-                do_sample=False,
-                eos_token_id=self.eos_token_ids,
-                pad_token_id=pad_id,
-                stop_strings=sampling.stop_strings or None,
-            )
-            processors = LogitsProcessorList()
-            if not sampling.greedy:
-                processors.append(_RowSampler(sampling, row_seeds, device))
-            started = time.perf_counter()
-            with torch.no_grad():
-                output = self.model.generate(
-                    **encoded,
-                    generation_config=config,
-                    logits_processor=processors,
-                    tokenizer=self.tokenizer if sampling.stop_strings else None,
+            lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in batch_prompts]
+            budgets = [sampling.budget(length) for length in lengths]
+            live = [i for i, budget in enumerate(budgets) if budget > 0]
+            batch_results: list[list[Completion]] = [
+                [Completion("", "length", 0, 0.0, j) for j in range(sampling.n)] for _ in batch_prompts
+            ]
+            if live:
+                rows = [batch_prompts[i] for i in live for _ in range(sampling.n)]
+                row_seeds = [derive_seed(batch_seeds[i], "row", j) for i in live for j in range(sampling.n)]
+                # Every prompt carries its template's BOS already: add no special tokens.
+                encoded = self.tokenizer(
+                    rows, return_tensors="pt", padding=True, add_special_tokens=False
+                ).to(device)
+                config = GenerationConfig(
+                    max_new_tokens=max(budgets[i] for i in live),
+                    do_sample=False,
+                    eos_token_id=self.eos_token_ids,
+                    pad_token_id=pad_id,
+                    stop_strings=sampling.stop_strings or None,
                 )
-            latency = time.perf_counter() - started
-            new_tokens = output[:, encoded["input_ids"].shape[1] :]
-            for p in range(len(batch_prompts)):
-                completions = []
-                for j in range(sampling.n):
-                    ids = new_tokens[p * sampling.n + j].tolist()
-                    completions.append(self._finish(ids, sampling, latency, j))
-                results.append(completions)
+                processors = LogitsProcessorList()
+                if not sampling.greedy:
+                    processors.append(_RowSampler(sampling, row_seeds, device))
+                started = time.perf_counter()
+                with torch.no_grad():
+                    output = self.model.generate(
+                        **encoded,
+                        generation_config=config,
+                        logits_processor=processors,
+                        tokenizer=self.tokenizer if sampling.stop_strings else None,
+                    )
+                latency = time.perf_counter() - started
+                new_tokens = output[:, encoded["input_ids"].shape[1] :]
+                for r, i in enumerate(live):
+                    for j in range(sampling.n):
+                        # A row's tokens up to its own budget do not depend on what follows them.
+                        ids = new_tokens[r * sampling.n + j].tolist()[: budgets[i]]
+                        batch_results[i][j] = self._finish(ids, sampling, latency, j)
+            results.extend(batch_results)
             bar.update(len(batch_prompts))
         bar.close()
         return results
@@ -220,7 +237,13 @@ class HFBackend:
 
 
 class VLLMBackend:
-    """vLLM offline inference (``LLM.generate``); written to vLLM's documented API and skipped on CPU."""
+    """vLLM offline inference (``LLM.generate``): the same records as :class:`HFBackend`.
+
+    Prompts go to the engine as token ids, tokenized without special tokens like the hf backend does, so a
+    prompt carries exactly the BOS its chat template wrote (vLLM would add a second one to a text prompt).
+    ``max_model_len`` defaults to the sampling's ``max_context`` at the first call. Create it under
+    ``if __name__ == "__main__":`` (the engine starts worker processes).
+    """
 
     def __init__(
         self,
@@ -233,6 +256,8 @@ class VLLMBackend:
         stop_tokens: list[str] | None = None,
         max_lora_rank: int = 64,
         gpu_memory_utilization: float = 0.9,
+        enforce_eager: bool = False,
+        seed: int = 0,
     ):
         from vllm import LLM
 
@@ -245,9 +270,17 @@ class VLLMBackend:
             enable_lora=adapter is not None,
             max_lora_rank=max_lora_rank,
             gpu_memory_utilization=gpu_memory_utilization,
+            enforce_eager=enforce_eager,
+            seed=seed,
         )
-        tokenizer = self.llm.get_tokenizer()
-        self.stop_token_ids = [tokenizer.convert_tokens_to_ids(t) for t in stop_tokens or []]
+        self.tokenizer = self.llm.get_tokenizer()
+        self.max_model_len = self.llm.llm_engine.model_config.max_model_len
+        self.stop_token_ids = []
+        for token in stop_tokens or []:
+            token_id = self.tokenizer.convert_tokens_to_ids(token)
+            if token_id is None or token_id == self.tokenizer.unk_token_id:
+                raise ValueError(f"stop token {token!r} is not in the tokenizer's vocabulary")
+            self.stop_token_ids.append(token_id)
         self.lora_request = None
         if adapter is not None:
             from vllm.lora.request import LoRARequest
@@ -258,26 +291,41 @@ class VLLMBackend:
         self, prompts: list[str], sampling: SamplingConfig, seeds: list[int] | None = None
     ) -> list[list[Completion]]:
         from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
 
         seeds = seeds if seeds is not None else [derive_seed(0, str(i)) for i in range(len(prompts))]
+        context = min(sampling.max_context or self.max_model_len, self.max_model_len)
+        token_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        budgets = [max(0, min(sampling.max_new_tokens, context - len(ids))) for ids in token_ids]
+        live = [i for i, budget in enumerate(budgets) if budget > 0]
+        results: list[list[Completion]] = [
+            [Completion("", "length", 0, 0.0, j) for j in range(sampling.n)] for _ in prompts
+        ]
+        if not live:
+            return results
         params = [
             SamplingParams(
                 n=sampling.n,
                 temperature=sampling.temperature,
                 top_p=sampling.top_p,
                 top_k=sampling.top_k if sampling.top_k > 0 else -1,
-                max_tokens=sampling.max_new_tokens,
+                max_tokens=budgets[i],
                 stop=sampling.stop_strings or None,
                 stop_token_ids=self.stop_token_ids or None,
-                seed=seed % (2**31),
+                seed=seeds[i] % (2**31),
             )
-            for seed in seeds
+            for i in live
         ]
         started = time.perf_counter()
-        outputs = self.llm.generate(prompts, params, lora_request=self.lora_request, use_tqdm=True)
-        latency = (time.perf_counter() - started) / max(1, len(prompts))
-        return [
-            [
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=token_ids[i]) for i in live],
+            params,
+            lora_request=self.lora_request,
+            use_tqdm=False,
+        )
+        latency = (time.perf_counter() - started) / max(1, len(live))
+        for i, output in zip(live, outputs):
+            results[i] = [
                 Completion(
                     text=choice.text,
                     finish_reason="length" if choice.finish_reason == "length" else "stop",
@@ -287,8 +335,7 @@ class VLLMBackend:
                 )
                 for j, choice in enumerate(output.outputs)
             ]
-            for output in outputs
-        ]
+        return results
 
 
 @dataclass
@@ -298,6 +345,7 @@ class BackendConfig:
     dtype: str = "auto"
     device: str = "auto"
     tensor_parallel_size: int = 1
+    max_model_len: int | None = None  # vllm: the engine's context (prompt + generation)
 
 
 def make_backend(
@@ -316,6 +364,7 @@ def make_backend(
             adapter=adapter,
             tensor_parallel_size=config.tensor_parallel_size,
             dtype=config.dtype,
+            max_model_len=config.max_model_len,
             stop_tokens=stop_tokens,
         )
     raise ValueError(f"backend {config.backend!r}: expected hf or vllm")

@@ -1,7 +1,9 @@
 """Render a task item into a model's prompt through the tokenizer's own chat template.
 
-One :class:`~infra.model_spec.PromptSpec` per task serves every model: the differences (system turn or not,
-special tokens, turn markers) come from the chat template and from :class:`~infra.model_spec.ModelSpec`.
+One :class:`~infra.model_spec.PromptSpec` per task serves every model: the differences (where the task's
+instruction goes, special tokens, turn markers) come from the chat template and from
+:class:`~infra.model_spec.ModelSpec`. The rendered text already holds the template's BOS; backends tokenize
+it without adding special tokens, so every prompt carries exactly one BOS.
 """
 
 from __future__ import annotations
@@ -25,10 +27,18 @@ def fill(template: str, item: dict[str, Any], where: str = "template") -> str:
 
 
 def build_messages(model: ModelSpec, spec: PromptSpec, item: dict[str, Any]) -> list[dict[str, str]]:
+    """The conversation: the task's instruction as a system turn or before the user text (as the model
+    config places it, followed by a blank line), an optional real system turn, then the user text."""
     messages = []
-    if spec.system and model.supports_system_turn:
+    user = fill(spec.user, item, f"{model.name}: user template")
+    if spec.instruction:
+        if model.instruction_placement == "system":
+            messages.append({"role": "system", "content": spec.instruction})
+        else:
+            user = f"{spec.instruction}\n\n{user}"
+    if spec.system and model.supports_system_turn and not messages:
         messages.append({"role": "system", "content": spec.system})
-    messages.append({"role": "user", "content": fill(spec.user, item, f"{model.name}: user template")})
+    messages.append({"role": "user", "content": user})
     return messages
 
 

@@ -17,8 +17,15 @@ from typing import Any
 ARCHITECTURES = ("llama", "qwen2", "mistral", "gemma2")
 
 CHAT_TEMPLATES = {
+    # As Llama-3.1's own template renders text conversations: a system block with its date header always,
+    # turn contents trimmed.
     "llama": (
-        "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
+        "{% set system_message = messages[0]['content'] | trim %}{% set loop_messages = messages[1:] %}"
+        "{% else %}{% set system_message = '' %}{% set loop_messages = messages %}{% endif %}"
+        "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+        "Today Date: 26 Jul 2024\n\n{{ system_message }}<|eot_id|>"
+        "{% for m in loop_messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
         "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
         "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
     ),
@@ -52,6 +59,9 @@ SPECIAL_TOKENS = {
     "mistral": {"bos": "<s>", "eos": "</s>", "pad": "<pad>", "extra": ["[INST]", "[/INST]"]},
     "gemma2": {"bos": "<bos>", "eos": "<end_of_turn>", "pad": "<pad>", "extra": ["<start_of_turn>", "<eos>"]},
 }
+
+# Where each family's model config puts a task's instruction (configs/models/*.yaml).
+INSTRUCTION_PLACEMENT = {"llama": "system", "qwen2": "system", "mistral": "user", "gemma2": "user"}
 
 # The marker after which a training example's loss starts (what configs/models/*.yaml call response_template).
 RESPONSE_TEMPLATES = {
@@ -217,6 +227,7 @@ def tiny_model_spec(arch: str, path: str | Path, num_layers: int = 8) -> Any:
         hub_id=str(path),
         num_layers=num_layers,
         supports_system_turn=arch != "gemma2",
+        instruction_placement=INSTRUCTION_PLACEMENT[arch],
         response_template=RESPONSE_TEMPLATES[arch],
         tasks=load_prompt_set("default"),
         stop_tokens=[SPECIAL_TOKENS[arch]["eos"]],

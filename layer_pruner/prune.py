@@ -17,11 +17,12 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.calibration import CalibrationConfig, calibration_texts
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_directory
 from infra.manifest import Manifest
 from infra.modeling import ModelLoadError, check_causal_lm, count_parameters, load_model, load_tokenizer
-from layer_pruner.calibration import CalibrationConfig, calibration_texts
+from infra.task_registry import registry
 from layer_pruner.plan import METHODS, PlanError, PrunePlan, layers_to_remove, validate_removal
 
 
@@ -35,7 +36,10 @@ class PruneArgs:
     layers: list[int] | None = None
     calibration: str = field(default="openai/gsm8k", metadata={"help": "hub id or local file"})
     calibration_split: str = "test"
-    calibration_template: str = "{question}\n{answer}"
+    calibration_template: str = field(
+        default=CalibrationConfig.template,
+        metadata={"help": "default: the paper notebook's lm-eval chat GSM8K"},
+    )
     n_calibration: int = 100
     calibration_max_length: int = 2048
     batch_size: int = 1
@@ -46,8 +50,13 @@ class PruneArgs:
     out_shard_size: int = 500_000_000
     # iterative search
     model_config: str | None = field(default=None, metadata={"help": "configs/models name (prompts, stops)"})
-    tasks: list[str] = field(default_factory=lambda: ["gsm8k", "humaneval", "xsum"])
-    n_items: int = 100
+    tasks: list[str] = field(
+        default_factory=lambda: list(registry().search_tasks),
+        metadata={"help": "iterative: the tasks candidates are scored on (configs/tasks/generative.yaml)"},
+    )
+    n_items: int | None = field(
+        default=None, metadata={"help": "items per task (default: the registry's 100)"}
+    )
     data: list[str] = field(default_factory=list, metadata={"help": "task=file for local task data"})
     max_new_tokens: int = 8192
     gen_batch_size: int = 8

@@ -18,6 +18,7 @@ from pathlib import Path
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_json, read_json
 from infra.manifest import Manifest
+from infra.task_registry import registry
 
 
 @dataclass
@@ -25,8 +26,13 @@ class SweepArgs:
     model: str
     output_dir: str
     model_config: str | None = None
-    tasks: list[str] = field(default_factory=lambda: ["gsm8k", "humaneval", "mbpp", "xsum"])
-    n_items: int = 100
+    tasks: list[str] = field(
+        default_factory=lambda: list(registry().search_tasks),
+        metadata={"help": "default: the search's tasks (configs/tasks/generative.yaml)"},
+    )
+    n_items: int | None = field(
+        default=None, metadata={"help": "items per task (default: the registry's 100)"}
+    )
     data: list[str] = field(default_factory=list)
     layer: int | None = field(default=None, metadata={"help": "one layer (an array task); all when absent"})
     include_first: bool = False

@@ -50,7 +50,7 @@ def model_config_file(tmp_path):
     """Factory: write a configs/models-style YAML for a tiny model and return its path."""
     import yaml
 
-    from infra.tiny_models import RESPONSE_TEMPLATES, SPECIAL_TOKENS
+    from infra.tiny_models import INSTRUCTION_PLACEMENT, RESPONSE_TEMPLATES, SPECIAL_TOKENS
 
     def write(arch: str, model_dir: Path, **overrides) -> Path:
         config = {
@@ -58,6 +58,7 @@ def model_config_file(tmp_path):
             "hub_id": str(model_dir),
             "num_layers": 8,
             "supports_system_turn": arch != "gemma2",
+            "instruction_placement": INSTRUCTION_PLACEMENT[arch],
             "response_template": RESPONSE_TEMPLATES[arch],
             "stop_tokens": [SPECIAL_TOKENS[arch]["eos"]],
             "max_context": 1024,

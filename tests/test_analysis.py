@@ -29,6 +29,7 @@ from infra.datasets import load_records
 from infra.modeling import load_model, load_tokenizer
 from layer_pruner.inmemory import layers_removed
 from layer_pruner.scoring import block_influence
+from tests.helpers.degeneration_reference import original_definition
 from tests.helpers.fixture_results import BASE, write_fixture_results
 
 
@@ -38,60 +39,57 @@ def test_rep_n_and_self_bleu_by_hand():
     assert rep_n(words("a b"), 3) is None  # fewer words than n
     assert rep_n([], 2) is None
     # Two identical sentences: each is the other's perfect reference, BLEU 1.
-    assert self_bleu(sentences("the cat sat on the mat. the cat sat on the mat.")) == pytest.approx(1.0)
+    assert self_bleu([["the", "cat", "sat", "."]] * 2) == pytest.approx(1.0)
     # Disjoint sentences: no unigram match, BLEU 0 (NLTK returns 0 before smoothing).
-    assert self_bleu(sentences("a b c d\ne f g h")) == 0.0
-    # Sentences on separate lines (no punctuation tokens). "a b c d" against "a b c e" (and back): p1 = 3/4, p2 = 2/3, p3 = 1/2, p4 = 0 -> 0.1/1 (method 1).
+    assert self_bleu([list("abcd"), list("efgh")]) == 0.0
+    # "a b c d" against "a b c e" (and back): p1 = 3/4, p2 = 2/3, p3 = 1/2, p4 = 0 -> 0.1/1 (method 1).
     expected = math.exp((math.log(3 / 4) + math.log(2 / 3) + math.log(1 / 2) + math.log(0.1)) / 4)
-    assert self_bleu(sentences("a b c d\na b c e")) == pytest.approx(expected)
-    # Brevity penalty: "a b" against "a b c d": exp(1 - 4/2) times its precisions (p3, p4 smoothed: 0.1/1).
-    short = math.exp(1 - 4 / 2) * math.exp((0 + 0 + math.log(0.1) + math.log(0.1)) / 4)
-    assert self_bleu(sentences("a b\na b c d")) == pytest.approx(
-        (short + math.exp((math.log(2 / 4) + math.log(1 / 3) + math.log(0.1 / 2) + math.log(0.1 / 1)) / 4))
-        / 2
-    )
+    assert self_bleu([list("abcd"), list("abce")]) == pytest.approx(expected)
 
 
-def test_degeneration_empty_and_one_sentence_responses():
-    empty = response_metrics("", num_tokens=0)
+def test_degeneration_follows_the_original_definition():
+    # Lowercased NLTK sentences and words; sentences under 4 tokens are neither hypotheses nor references.
+    assert sentences("The cat sat. The cat sat!") == [["the", "cat", "sat", "."], ["the", "cat", "sat", "!"]]
+    short = response_metrics("Yes. The cat sat on the mat.")
+    assert short["self_bleu_4"] is None  # one sentence of 4+ tokens: nothing to compare it with
+    assert response_metrics("One sentence only here.")["self_bleu_4"] is None
+    empty = response_metrics("")
     assert empty == {"rep_2": None, "rep_3": None, "rep_4": None, "self_bleu_4": None, "length": 0.0}
-    one = response_metrics("the cat the cat the cat", num_tokens=7)
-    assert one["self_bleu_4"] is None and one["length"] == 7.0
-    assert one["rep_2"] == pytest.approx(1 - 2 / 5)
-    summary = summarize([{"response": ""}, {"response": "the cat the cat the cat"}, {"response": "x y\nx y"}])
-    assert summary["rep_2_n"] == 2 and summary["rep_2"] == pytest.approx(
-        ((1 - 2 / 5) + (1 - 2 / 3)) / 2
-    )  # xy yx xy: 2 of 3
-    assert summary["self_bleu_4_n"] == 1
+    # rep-n on lowercased tokens; length on the text as written.
+    one = response_metrics("The cat THE cat the cat")
+    assert one["rep_2"] == pytest.approx(1 - 2 / 5) and one["length"] == 6.0
+    summary = summarize([{"response": ""}, {"response": "the cat the cat the cat"}, {"response": "x y x"}])
+    assert summary["rep_2_n"] == 2 and summary["rep_2"] == pytest.approx(100 * ((1 - 2 / 5) + 0.0) / 2)
+    assert summary["length"] == pytest.approx((0 + 6 + 3) / 3) and summary["self_bleu_4"] is None
 
 
-def test_degeneration_matches_nltk_on_varied_texts():
+def test_degeneration_equals_nltk_on_100_texts(shared_data):
     import random
 
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-
-    rng = random.Random(1)
-    vocabulary = "the cat sat on a mat and then it ran away quickly . ! ?".split()
-    for _ in range(100):
-        text = " ".join(rng.choice(vocabulary[: rng.randint(3, 14)]) for _ in range(rng.randint(0, 60)))
-        parts = sentences(text)
-        ours = self_bleu(parts)
-        if len(parts) < 2:
-            assert ours is None
-            continue
-        smoothing = SmoothingFunction().method1
-        reference = sum(
-            sentence_bleu(parts[:j] + parts[j + 1 :], parts[j], smoothing_function=smoothing)
-            for j in range(len(parts))
-        ) / len(parts)
-        assert ours == pytest.approx(reference, abs=1e-12)
+    # Real model solutions (GSM8K) and degenerate variants: looping sentences, cut words, short lines.
+    solutions = [
+        record[key]["solution"]
+        for record in load_records(str(shared_data / "gsm8k" / "example_model_solutions.jsonl"))[:25]
+        for key in ("6b_finetuning", "175b_verification")
+    ]
+    rng = random.Random(3)
+    texts = list(solutions)
+    while len(texts) < 100:
+        base = rng.choice(solutions).split(". ")
+        loop = ". ".join(rng.choice(base) for _ in range(rng.randint(2, 12)))
+        texts.append(loop if rng.random() < 0.7 else loop[: rng.randint(0, len(loop))])
+    ours = summarize([{"response": t} for t in texts])
+    reference = original_definition(texts)
+    for metric, value in reference.items():
+        assert ours[metric] == pytest.approx(value, abs=1e-9), metric
+    assert ours["self_bleu_4_n"] > 50
 
 
 def test_probe_item_rewriting():
     items = probe_items([{"context": "\n\nQ: What is (4 - 7) - 3?\n\nA:", "completion": " -6"}])
     assert rewrite_context("\n\nQ: What is 1?\n\nA:") == "Question: What is 1?\nAnswer:"
     assert items[0].text.endswith("Question: What is (4 - 7) - 3?\nAnswer: -") and items[0].digit == "6"
-    assert items[0].text.startswith("Question: What is (2 + 3) * 4?\nAnswer: 20\n")
+    assert items[0].text.startswith("Question: What is (4 * 4) * 1? Answer: 16\nQuestion: What is (8 + 3)")
     with pytest.raises(ConfigError, match="not a number"):
         probe_items([{"context": "Q: x\nA:", "completion": " many"}])
 
@@ -204,20 +202,20 @@ def test_notebooks_run_top_to_bottom(notebook, tmp_path, monkeypatch):
     assert (tmp_path / "artifacts" / "figure_1.png").is_file()
 
 
-def test_degeneration_cli_normalizes_to_the_baseline(tmp_path, capsys):
+def test_degeneration_cli_reports_change_from_the_baseline(tmp_path, capsys):
     from analysis.degeneration import main as degeneration_main
 
     base = tmp_path / "base.jsonl"
-    base.write_text(json.dumps({"response": "a b c d\na b c e", "num_tokens": 10}) + "\n")
+    base.write_text(json.dumps({"response": "a b c d a b c e"}) + "\n")
     pruned = tmp_path / "pruned.jsonl"
-    pruned.write_text(json.dumps({"response": "a b a b a b", "num_tokens": 30}) + "\n")
+    pruned.write_text(json.dumps({"response": "a b a b a b"}) + "\n")
     output = tmp_path / "degeneration.json"
     assert degeneration_main(["--items", str(pruned), "--baseline", str(base), "--output", str(output)]) == 0
     result = json.loads(output.read_text())["files"]["pruned.jsonl"]
-    assert result["rep_2"] == pytest.approx(1 - 2 / 5)  # ab ba ab ba ab
-    assert result["normalized"]["length"] == pytest.approx(3.0)
+    assert result["rep_2"] == pytest.approx(100 * (1 - 2 / 5))  # ab ba ab ba ab
+    assert result["change"]["length"] == pytest.approx(6 - 8)
     # base: ab bc cd da ab bc ce, 5 unique of 7
-    assert result["normalized"]["rep_2"] == pytest.approx((1 - 2 / 5) / (1 - 5 / 7))
+    assert result["change"]["rep_2"] == pytest.approx(100 * ((1 - 2 / 5) - (1 - 5 / 7)))
     (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n')
     assert degeneration_main(["--items", str(tmp_path / "bad.jsonl"), "--output", str(output)]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err

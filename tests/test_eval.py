@@ -7,9 +7,10 @@ from collections import Counter
 import pytest
 
 from eval import classification, generative, retention
-from eval.scorers import CodeOptions, extract_code, score_code, score_gsm8k, score_xsum
-from eval.tasks import load_task, sample_indices
+from eval.scorers import CodeOptions, code_program, extract_code, score_code, score_gsm8k, score_xsum
+from eval.tasks import TaskItem, load_task, registry, sample_indices
 from infra.files import load_jsonl
+from tests.helpers.hub_records import humanevalplus_records, mbppplus_records
 
 SOLUTION_KEYS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
 
@@ -33,17 +34,32 @@ def test_gsm8k_scorer_agrees_with_labels_and_gold(shared_data):
     assert score_gsm8k("I think 17.", "#### 18")["score"] == 0.0
 
 
-def fenced(code: str) -> str:
-    return f"Here is the final answer:\n\n```python\n{code}```\n"
+def response(item, full_code: str) -> str:
+    """What a model writes after the assistant prefix (which ends with the HumanEval+ prompt or with
+    "```python"): the rest of the code and the closing fence."""
+    prompt = item.fields["prompt"] if item.task == "humaneval" else ""
+    assert full_code.startswith(prompt)
+    return full_code[len(prompt) :] + "```\n"
 
 
 @pytest.fixture(scope="module")
-def humaneval(shared_data):
-    return load_task("humaneval", data=str(shared_data / "humaneval" / "HumanEval.jsonl.gz"))
+def humaneval_hub(shared_data, tmp_path_factory):
+    """HumanEval+ as the hub publishes it (numpy `assertion` + `check` test programs)."""
+    path = tmp_path_factory.mktemp("hub") / "humanevalplus.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in humanevalplus_records(shared_data)))
+    return load_task("humaneval", data=str(path))
 
 
 @pytest.fixture(scope="module")
-def mbpp(shared_data):
+def mbpp_hub(shared_data, tmp_path_factory):
+    """MBPP+ as the hub publishes it (`test_imports`, `test_list`, the plus `test` program)."""
+    path = tmp_path_factory.mktemp("hub") / "mbppplus.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in mbppplus_records(shared_data, limit=120)))
+    return load_task("mbpp", data=str(path))
+
+
+@pytest.fixture(scope="module")
+def mbpp_release(shared_data):
     return load_task("mbpp", data=str(shared_data / "mbppplus" / "MbppPlus.jsonl"))
 
 
@@ -51,16 +67,77 @@ def full_solution(item) -> str:
     return item.fields["prompt"] + item.fields["canonical_solution"]
 
 
-def test_humaneval_canonical_solutions_pass(humaneval):
-    assert len(humaneval) == 164 and humaneval[0].id == "HumanEval/0"
-    results = score_code(humaneval, [fenced(full_solution(i)) for i in humaneval], progress=False)
-    assert Counter(r["outcome"] for r in results) == {"passed": 164}
+def test_hub_humaneval_canonical_pass_wrong_fail(humaneval_hub):
+    assert len(humaneval_hub) == 150 and "import numpy as np" in humaneval_hub[0].fields["test"]
+    results = score_code(
+        humaneval_hub, [response(i, full_solution(i)) for i in humaneval_hub], progress=False
+    )
+    assert Counter(r["outcome"] for r in results) == {"passed": 150}
+    # A wrong solution (the right one, off by a marker) fails on the first literal case with an assertion.
+    wrong = [
+        response(i, full_solution(i))[: -len("```\n")]
+        + f"\n_right = {i.fields['entry_point']}\n"
+        + f"def {i.fields['entry_point']}(*a):\n    return ('wrong', _right(*a))\n```\n"
+        for i in humaneval_hub[:40]
+    ]
+    results = score_code(humaneval_hub[:40], wrong, progress=False)
+    # None passes. Exact outputs fail the assertion; list and float outputs reach numpy's assert_allclose,
+    # which cannot turn a tuple holding a string into numbers and raises from numpy instead.
+    assert not any(r["score"] for r in results)
+    assert all(
+        r["outcome"] == "failed_assertion" or ("array" in r["detail"] or "ufunc" in r["detail"])
+        for r in results
+    ), [r["detail"] for r in results if r["outcome"] != "failed_assertion"]
+    assert Counter(r["outcome"] for r in results)["failed_assertion"] >= 25
 
 
-def test_mbpp_canonical_solutions_base_assertions(mbpp):
-    assert len(mbpp) == 399
-    results = score_code(mbpp, [fenced(i.fields["canonical_solution"]) for i in mbpp], progress=False)
-    failing = {item.id: r["outcome"] for item, r in zip(mbpp, results) if r["outcome"] != "passed"}
+def test_hub_mbpp_prompt_and_tests(mbpp_hub):
+    from infra.model_spec import load_model_spec
+    from infra.prompts import build_messages
+
+    item = mbpp_hub[0]
+    assert item.id == "Mbpp/2" and item.fields["prompt"].startswith("Write a function to find the shared")
+    assert item.fields["test_assertion"] == item.fields["test_list"][0]
+    spec = load_model_spec("qwen2.5-7b-instruct")
+    user = build_messages(spec, spec.prompt("mbpp"), item.fields)[-1]["content"]
+    assert user == (
+        f"{item.fields['prompt']}\nYour code should satisfy the following assertion:\n"
+        f"{item.fields['test_list'][0]}\n"
+    )
+    # Base mode runs test_imports + test_list (the original's scoring); plus mode adds the hub's program.
+    program = code_program(item, response(item, item.fields["canonical_solution"]))
+    assert program.endswith("\n".join(item.fields["test_list"])) and "inputs = " not in program
+
+
+@pytest.mark.parametrize("mode", ["base", "plus"])
+def test_hub_mbpp_canonical_pass_wrong_fail(mbpp_hub, mode):
+    options = CodeOptions(mbpp_mode=mode)
+    right = [response(i, i.fields["canonical_solution"]) for i in mbpp_hub]
+    failing = {
+        i.id: r["outcome"]
+        for i, r in zip(mbpp_hub, score_code(mbpp_hub, right, options, progress=False))
+        if not r["score"]
+    }
+    # evalplus re-implemented the ground truth of 164 and 295: their base assertions disagree with it.
+    assert set(failing) <= {"Mbpp/164", "Mbpp/295"}, failing
+    wrong = [
+        r[: -len("```\n")]
+        + f"\n_right = {i.fields['entry_point']}\n"
+        + f"def {i.fields['entry_point']}(*a):\n    return ('wrong', _right(*a))\n```\n"
+        for i, r in zip(mbpp_hub[:30], right[:30])
+    ]
+    results = score_code(mbpp_hub[:30], wrong, options, progress=False)
+    # None passes; a few wrong outputs break the assertion expression itself (set() of a tuple with a list).
+    assert not any(r["score"] for r in results)
+    assert Counter(r["outcome"] for r in results)["failed_assertion"] >= 25
+
+
+def test_release_mbpp_canonical_solutions_base_assertions(mbpp_release):
+    assert len(mbpp_release) == 399
+    results = score_code(
+        mbpp_release, [response(i, i.fields["canonical_solution"]) for i in mbpp_release], progress=False
+    )
+    failing = {item.id: r["outcome"] for item, r in zip(mbpp_release, results) if r["outcome"] != "passed"}
     # evalplus re-implemented the ground truth of 164 and 295; 120, 442 and 574 need the hub's `import math`.
     assert failing == {
         "Mbpp/164": "failed_assertion",
@@ -69,20 +146,13 @@ def test_mbpp_canonical_solutions_base_assertions(mbpp):
         "Mbpp/442": "undefined_name",
         "Mbpp/574": "undefined_name",
     }
-    with_imports = [i for i in mbpp if i.id in ("Mbpp/120", "Mbpp/442", "Mbpp/574")]
-    for item in with_imports:
-        item.fields["test_imports"] = ["import math"]
-    again = score_code(
-        with_imports, [fenced(i.fields["canonical_solution"]) for i in with_imports], progress=False
-    )
-    assert [r["outcome"] for r in again] == ["passed"] * 3
 
 
 @pytest.mark.slow
-def test_mbpp_canonical_solutions_plus_inputs(mbpp):
+def test_release_mbpp_canonical_solutions_plus_inputs(mbpp_release):
     results = score_code(
-        mbpp,
-        [fenced(i.fields["canonical_solution"]) for i in mbpp],
+        mbpp_release,
+        [response(i, i.fields["canonical_solution"]) for i in mbpp_release],
         CodeOptions(mbpp_mode="plus"),
         progress=False,
     )
@@ -121,43 +191,48 @@ def rename_one_use(item) -> str | None:
     return None
 
 
-def test_mutated_solutions_get_the_right_outcome(humaneval):
-    unbalanced = [(i, delete_last_closing_bracket(full_solution(i))) for i in humaneval]
-    unbalanced = [(i, c) for i, c in unbalanced if c is not None]
-    results = score_code([i for i, _ in unbalanced], [fenced(c) for _, c in unbalanced], progress=False)
+def test_mutated_solutions_get_the_right_outcome(humaneval_hub):
+    from analysis.code_errors import paper_category
+
+    items = humaneval_hub
+    unbalanced = [(i, delete_last_closing_bracket(full_solution(i))) for i in items]
+    unbalanced = [(i, c) for i, c in unbalanced if c is not None and c.startswith(i.fields["prompt"])]
+    results = score_code([i for i, _ in unbalanced], [response(i, c) for i, c in unbalanced], progress=False)
     assert Counter(r["outcome"] for r in results) == {"syntax_error_unbalanced_brackets": len(unbalanced)}
+    categories = Counter(paper_category(r["outcome"], r["detail"]) for r in results)
+    # The paper's category reads Python's message: some deletions read "invalid syntax. Perhaps you forgot
+    # a comma?" and count as Other Syntax there, as in the original notebook.
+    assert categories["Bracket/Syntax"] / len(results) >= 0.8, categories
+    assert set(categories) <= {"Bracket/Syntax", "Other Syntax", "Others"}
 
-    renamed = [(i, rename_one_use(i)) for i in humaneval]
+    renamed = [(i, rename_one_use(i)) for i in items]
     renamed = [(i, c) for i, c in renamed if c is not None]
-    assert len(renamed) >= 150
-    outcomes = Counter(
-        r["outcome"]
-        for r in score_code([i for i, _ in renamed], [fenced(c) for _, c in renamed], progress=False)
-    )
+    assert len(renamed) >= 140
+    results = score_code([i for i, _ in renamed], [response(i, c) for i, c in renamed], progress=False)
+    outcomes = Counter(r["outcome"] for r in results)
     # The renamed use can sit in a branch the tests never reach, or under a broad except: not every one fires.
-    assert outcomes["undefined_name"] / len(renamed) >= 0.93, outcomes
-    assert outcomes["undefined_name"] == max(outcomes.values())
-
-    # A changed constant: every function returns something else (its result plus a marker object).
-    changed = [
-        full_solution(i).replace(
-            f"def {i.fields['entry_point']}(", f"def _orig_{i.fields['entry_point']}(", 1
-        )
-        + f"\n\ndef {i.fields['entry_point']}(*a, **k):\n    return ('changed', _orig_{i.fields['entry_point']}(*a, **k))\n"
-        for i in humaneval
-    ]
-    outcomes = Counter(
-        r["outcome"] for r in score_code(humaneval, [fenced(c) for c in changed], progress=False)
-    )
-    assert outcomes["failed_assertion"] / len(humaneval) >= 0.97, outcomes
+    assert outcomes["undefined_name"] / len(renamed) >= 0.9, outcomes
+    # The notebook's "Not Defined" needs "is not defined" in the message; an UnboundLocalError (a NameError
+    # that reads "cannot access local variable") falls under Others there.
+    not_defined = Counter(paper_category(r["outcome"], r["detail"]) for r in results)["Not Defined"]
+    assert 0.95 * outcomes["undefined_name"] <= not_defined <= outcomes["undefined_name"]
 
 
-def test_code_extraction():
-    assert extract_code("x\n```python\ndef f():\n    return 1\n```\ntrailing") == "def f():\n    return 1\n"
-    assert extract_code("```python\ndef f():\n    return 1\n") is None  # never closed: malformed
-    assert extract_code("no code here") is None
-    item = load_task.__globals__["TaskItem"]("HumanEval/x", "humaneval", {"test": "", "entry_point": "f"})
-    assert score_code([item], ["```python\ndef f(:"], progress=False)[0]["outcome"] == "no_code"
+def test_code_extraction_as_the_original_ran_it():
+    from analysis.code_errors import paper_category
+
+    assert extract_code("x\n```python\ndef f():\n    return 1\n```\ntrailing") == "def f():\n    return 1"
+    assert extract_code("```\ndef f():\n    return 1\n```") == "def f():\n    return 1"
+    assert extract_code("no fence here") == "no fence here"
+    unclosed = "```python\ndef f():\n    return 1\n"
+    assert extract_code(unclosed) == unclosed  # run as it is
+    test = "def check(candidate):\n    assert candidate() == 1\n"
+    item = TaskItem("HumanEval/x", "humaneval", {"prompt": "def f():\n", "test": test, "entry_point": "f"})
+    # HumanEval+: "```python\n" + prompt + response; a fence that never closes is executed whole.
+    result = score_code([item], ["    return 1\n"], progress=False)[0]
+    assert result["outcome"] == "syntax_error_other" and "invalid syntax" in result["detail"]
+    assert paper_category(result["outcome"], result["detail"]) == "Other Syntax"
+    assert score_code([item], ["    return 1\n```"], progress=False)[0]["outcome"] == "passed"
 
 
 def test_xsum_rouge():
@@ -169,12 +244,40 @@ def test_xsum_rouge():
     assert partial["score"] == partial["rougeL"]
 
 
-def test_sampling_matches_datasets_shuffle():
-    datasets = pytest.importorskip("datasets")
-    table = datasets.Dataset.from_dict({"i": list(range(1319))})
-    expected = table.shuffle(seed=1234).select(range(1000))["i"]
-    assert sample_indices(1319, 1000, 1234) == list(expected)
-    assert sample_indices(164, 1000, None) == list(range(164))
+@pytest.mark.parametrize(
+    ("n", "k", "seed"),
+    [(1319, 1000, 1234), (500, 100, 42), (7473, 100, 1234), (164, 100, 42), (11332, 1000, 42)],
+)
+def test_item_selection_equals_datasets_train_test_split(n, k, seed):
+    """GSM8K test (1,319 -> 1,000), a 500-item XSUM stand-in, and the search's selections: the ids equal, in
+    order, those of datasets' own train_test_split(train_size=k, shuffle=True, seed=S)["train"]."""
+    import datasets
+
+    table = datasets.Dataset.from_dict({"i": list(range(n))})
+    expected = table.train_test_split(train_size=k, shuffle=True, seed=seed)["train"]["i"]
+    assert sample_indices(n, k, seed) == list(expected)
+    assert sample_indices(164, 1000, 42) == list(range(164))  # smaller splits: whole, in order
+
+
+def test_registry_selects_items_as_the_original(shared_data, tmp_path):
+    gsm8k_test = load_task("gsm8k", data=str(shared_data / "gsm8k" / "test.jsonl"))
+    assert len(gsm8k_test) == 1000
+    assert [i.id for i in gsm8k_test[:3]] == [f"gsm8k/{j}" for j in sample_indices(1319, 1000, 1234)[:3]]
+    search = load_task("gsm8k", data=str(shared_data / "gsm8k" / "train.jsonl"), use="search")
+    assert [i.id for i in search] == [f"gsm8k/{j}" for j in sample_indices(7473, 100, 1234)]
+    xsum = tmp_path / "xsum_validation.jsonl"
+    xsum.write_text(
+        "".join(
+            json.dumps({"document": f"d{j}", "summary": f"s{j}", "id": str(j)}) + "\n" for j in range(500)
+        )
+    )
+    assert [i.id for i in load_task("xsum", data=str(xsum), use="search")] == [
+        f"xsum/{j}" for j in sample_indices(500, 100, 42)
+    ]
+    assert registry().spec("xsum").selection("eval").split == "validation"
+    assert registry().eval_tasks == ("gsm8k", "humaneval", "mbpp", "xsum")
+    assert registry().search_tasks == ("gsm8k", "humaneval", "xsum")
+    assert not set(registry().toy_tasks) & set(registry().eval_tasks)
 
 
 def test_generative_cli_generates_resumes_and_rescores(tiny_models, shared_data, tmp_path, monkeypatch):

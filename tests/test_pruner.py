@@ -363,6 +363,7 @@ def test_sweep_cli_scores_each_layer(tiny_models, shared_data, tmp_path):
     ]
     from eval.tasks import sample_indices
 
-    expected_ids = [f"gsm8k/{i}" for i in sample_indices(1319, 1000, 1234)[:2]]
+    # The search's selection: train_test_split(train_size=2, seed=1234) of the given split.
+    expected_ids = [f"gsm8k/{i}" for i in sample_indices(1319, 2, 1234)]
     assert [item["id"] for item in items] == expected_ids and all("response" in i for i in items)
     assert (tmp_path / "sweep" / "manifest.json").is_file()

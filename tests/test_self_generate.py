@@ -206,7 +206,7 @@ def test_generation_killed_and_rerun_equals_uninterrupted(
 
 def test_generation_skips_and_counts_prompts_over_the_context(tiny_models, model_config_file, tmp_path):
     prompts = write_jsonl(tmp_path / "p.jsonl", [*PROMPTS[:2], {"id": "long", "prompt": "many words " * 100}])
-    config = model_config_file("llama", tiny_models["llama"], max_context=64)
+    config = model_config_file("llama", tiny_models["llama"], max_context=160)  # short prompts ~105 tokens
     counts = generate(
         GenerateArgs(
             model=str(tiny_models["llama"]),

@@ -44,6 +44,16 @@ def _response(quality: float, rng: random.Random) -> str:
     return " ".join([loop] * 8)
 
 
+FAILURE_DETAILS = {  # error texts as the sandbox records them
+    "failed_assertion": "AssertionError: ",
+    "runtime_error": "TypeError: unsupported operand type(s) for +: 'int' and 'str'",
+    "undefined_name": "NameError: name 'helper' is not defined",
+    "syntax_error_unbalanced_brackets": "SyntaxError: '(' was never closed (<solution>, line 3)",
+    "syntax_error_other": "SyntaxError: invalid syntax (<solution>, line 1)",
+    "timeout": "no result within 30s",
+}
+
+
 def _write_items(path: Path, pass_rate: float, rng: random.Random, code: bool) -> None:
     failures = [o for o in OUTCOMES if o != "passed"]
     lines = []
@@ -57,6 +67,7 @@ def _write_items(path: Path, pass_rate: float, rng: random.Random, code: bool) -
         }
         if code:
             record["outcome"] = "passed" if passed else rng.choice(failures)
+            record["detail"] = "" if passed else FAILURE_DETAILS[record["outcome"]]
         lines.append(json.dumps(record))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
