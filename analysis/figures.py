@@ -380,6 +380,10 @@ def figure_ratios(results: str | Path, output: str | Path) -> list[Path]:
         for group, title in (("generative_mean", "Generative"), ("classification_mean", "Classification"))
         if any(row.get(group) is not None for points in by_method.values() for _, row in points)
     ]
+    if not panels:
+        raise MissingInputs(
+            f"{layout.root}: a defined retention (the unpruned model scores 0 on every task of the results)"
+        )
     figure, axes = _figure(height=2.4, ncols=len(panels))
     for ax, (group, title) in zip(axes[0], panels):
         for method, points in sorted(by_method.items()):

@@ -64,6 +64,7 @@ def test_scripts_fail_fast_naming_the_problem(args, env, message, tiny_models, t
     assert not (tmp_path / "out" / "tiny-llama" / "base").exists()  # nothing ran
 
 
+@pytest.mark.slow
 def test_reduced_toy_study_runs_every_stage(tmp_path):
     """The README's main command at toy-of-toy scale: every method, both recoveries, QLoRA and full, the
     sweep, the probe, the profile, and every artifact."""
@@ -97,7 +98,15 @@ def test_reduced_toy_study_runs_every_stage(tmp_path):
     assert (results / "full_ft" / "full" / "train" / "model" / "config.json").is_file()
     assert len(list((results / "sweep").glob("layer_*.json"))) == 7
     report = json.loads((results / "artifacts" / "artifacts.json").read_text())
-    assert report["missing"] == {}, report["missing"]
+    # A 30-step toy model can score 0 on every generative task; retention (Figure 6) is then undefined, and
+    # the build must say so rather than draw it. Every other artifact builds.
+    summaries = [p for p in (results / "base" / "eval").glob("toy_*.json") if "." not in p.stem]
+    baseline = [json.loads(p.read_text())["score"] for p in summaries]
+    assert len(baseline) == 3
+    expected_missing = {"figure_6"} if not any(baseline) else set()
+    assert set(report["missing"]) == expected_missing, report["missing"]
+    if expected_missing:
+        assert "scores 0 on every task" in str(report["missing"]["figure_6"])
     assert "table_1" in report["built"] and "figure_3" in report["built"]
     # A rerun finds every stage complete and skips it.
     again = run_script(["scripts/toy_study.sh"], env, timeout=600)
