@@ -26,7 +26,7 @@ from eval.scoring import item_records, parse_data_overrides, prepare, summarize,
 from eval.tasks import CODE_KINDS, load_task, registry, task_kind
 from infra.config import ConfigError, parse_cli, run_cli
 from infra.files import atomic_write_json, atomic_write_jsonl, load_jsonl, output_lock, read_json
-from infra.generation import BackendConfig, make_backend
+from infra.generation import BACKENDS, BackendConfig, make_backend, resolve_backend
 from infra.generation_loop import GenerationRequest, generate_resumable, run_signature, text_digest
 from infra.manifest import Manifest
 from infra.model_spec import ModelSpec, resolve_model_spec
@@ -48,7 +48,7 @@ class GenerativeArgs:
     responses: str | None = field(default=None, metadata={"help": "JSONL of id+response to rescore"})
     limit: int | None = field(default=None, metadata={"help": "keep the first N of the selected items"})
     max_items: int | None = field(default=None, metadata={"help": "items sampled per task (default 1,000)"})
-    backend: str = "hf"
+    backend: str = field(default="auto", metadata={"help": "auto (vllm on a GPU node, else hf), hf or vllm"})
     batch_size: int = 8
     dtype: str = "auto"
     device: str = "auto"
@@ -69,8 +69,8 @@ class GenerativeArgs:
             registry().spec(task)  # an unknown task is a ConfigError naming the known ones
         if self.model is None and self.responses is None:
             raise ConfigError("give --model (to generate) or --responses (to rescore)")
-        if self.backend not in ("hf", "vllm"):
-            raise ConfigError(f"key 'backend': expected hf or vllm, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"key 'backend': expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.mbpp_mode not in ("base", "plus"):
             raise ConfigError(f"key 'mbpp_mode': expected base or plus, got {self.mbpp_mode!r}")
 
@@ -97,6 +97,7 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
 
     manifest = Manifest("eval.generative", config=args, seeds={"seed": args.seed})
     spec: ModelSpec = resolve_model_spec(args.model_config, args.model, args.prompt_variant)
+    backend_name = resolve_backend(args.backend)
     overrides = parse_data_overrides(args.data)
     code_options = CodeOptions(
         mbpp_mode=args.mbpp_mode,
@@ -152,7 +153,7 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
                 adapter=args.adapter,
                 sampling=sampling,
                 seed=args.seed,
-                backend=args.backend,
+                backend=backend_name,
                 model_config=spec.name,
                 prompt=text_digest(repr(prompt_spec), str(getattr(tokenizer, "chat_template", ""))),
             )
@@ -165,7 +166,7 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
                     backend = make_backend(
                         args.model,
                         BackendConfig(
-                            args.backend,
+                            backend_name,
                             args.batch_size,
                             args.dtype,
                             args.device,
@@ -186,7 +187,7 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
                 output_dir / f"{task}.generations.jsonl",
                 signature=signature,
                 overwrite=args.overwrite,
-                chunk=args.batch_size if args.backend == "hf" else 1 << 14,
+                chunk=args.batch_size if backend_name == "hf" else 1 << 14,
                 desc=f"generate {task}",
             )
             generations = [{k: v for k, v in g.items() if k != "id"} for g in generations]

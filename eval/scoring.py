@@ -9,7 +9,7 @@ from typing import Any
 
 from eval.scorers import CodeOptions, score_responses
 from eval.tasks import TaskItem, is_code_task, load_task, registry, task_kind
-from infra.generation import GenerationBackend, HFBackend, SamplingConfig, derive_seed
+from infra.generation import GenerationBackend, HFBackend, SamplingConfig, VLLMBackend, derive_seed
 from infra.model_spec import ModelSpec
 from infra.prompts import assistant_prefix, render_prompt
 
@@ -107,6 +107,9 @@ def build_scorer(
     batch_size: int = 8,
     sampling: SamplingConfig | None = None,
     code_options: CodeOptions | None = None,
+    temperature: float = 0.9,
+    top_p: float = 1.0,
+    top_k: int = 50,
 ):
     """A scorer for the pruner: ``scorer(model, tokenizer) -> {task: {"score", "items"}}``.
 
@@ -118,13 +121,19 @@ def build_scorer(
     task_items = {
         task: load_task(task, data=overrides.get(task), use="search", max_items=n_items) for task in tasks
     }
-    sampling = sampling or task_sampling(spec, "search", max_new_tokens=max_new_tokens)
+    sampling = sampling or task_sampling(
+        spec, "search", max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k
+    )
     code_options = code_options or CodeOptions(timeout_s=registry().code_timeout_s)
 
     def scorer(model: Any, tokenizer: Any) -> dict[str, dict[str, Any]]:
-        backend = HFBackend(
-            model, tokenizer, batch_size=batch_size, stop_tokens=spec.stop_tokens, progress=False
-        )
+        """``model``: a transformers model, or a vLLM backend (its engine generates)."""
+        if isinstance(model, VLLMBackend):
+            backend: GenerationBackend = model
+        else:
+            backend = HFBackend(
+                model, tokenizer, batch_size=batch_size, stop_tokens=spec.stop_tokens, progress=False
+            )
         results = {}
         for task, items in task_items.items():
             records = generate_and_score(

@@ -11,8 +11,10 @@ interrupted and resumed run equal to an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -258,9 +260,19 @@ class VLLMBackend:
         gpu_memory_utilization: float = 0.9,
         enforce_eager: bool = False,
         seed: int = 0,
+        candidates: bool = False,
     ):
+        import os
+
         from vllm import LLM
 
+        extra: dict[str, Any] = {}
+        if candidates:
+            # Pruning candidates are made inside the engine (infra/vllm_layers.py): the function travels to
+            # the engine by pickle, and the forward must run eagerly, uncompiled, without a stale prefix cache.
+            os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
+            enforce_eager = True
+            extra = {"compilation_config": {"mode": 0}, "enable_prefix_caching": False}
         self.llm = LLM(
             model=model,
             tokenizer=model,
@@ -272,7 +284,10 @@ class VLLMBackend:
             gpu_memory_utilization=gpu_memory_utilization,
             enforce_eager=enforce_eager,
             seed=seed,
+            **extra,
         )
+        self.candidates = candidates
+        self.num_layers = int(self.llm.llm_engine.model_config.hf_config.num_hidden_layers)
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
         self.stop_token_ids = []
@@ -286,6 +301,26 @@ class VLLMBackend:
             from vllm.lora.request import LoRARequest
 
             self.lora_request = LoRARequest("adapter", 1, adapter)
+
+    @contextlib.contextmanager
+    def layers_removed(self, removed: list[int]) -> Iterator[VLLMBackend]:
+        """A pruning candidate inside the engine: ``removed`` layers skipped, restored on exit."""
+        if not self.candidates:
+            raise ValueError("this engine was not started for in-engine candidates (candidates=True)")
+        gone = set(removed)
+        self._keep([i for i in range(self.num_layers) if i not in gone])
+        try:
+            yield self
+        finally:
+            self._keep(None)
+
+    def _keep(self, kept: list[int] | None) -> None:
+        import functools
+
+        from infra.vllm_layers import keep_decoder_layers
+
+        self.llm.apply_model(functools.partial(keep_decoder_layers, kept=kept))
+        self.llm.reset_prefix_cache()
 
     def generate(
         self, prompts: list[str], sampling: SamplingConfig, seeds: list[int] | None = None
@@ -338,6 +373,22 @@ class VLLMBackend:
         return results
 
 
+BACKENDS = ("auto", "hf", "vllm")
+
+
+def resolve_backend(name: str) -> str:
+    """``auto``: vLLM where a CUDA device and vLLM are there (a GPU node), else transformers (``hf``)."""
+    if name not in BACKENDS:
+        raise ValueError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    if name != "auto":
+        return name
+    import importlib.util
+
+    import torch
+
+    return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None else "hf"
+
+
 @dataclass
 class BackendConfig:
     backend: str = "hf"
@@ -352,13 +403,13 @@ def make_backend(
     model: str, config: BackendConfig, *, adapter: str | None = None, stop_tokens: list[str] | None = None
 ) -> GenerationBackend:
     """Build the backend named in ``config`` for a model directory or hub id (plus an optional adapter)."""
-    if config.backend == "hf":
+    if resolve_backend(config.backend) == "hf":
         from infra.modeling import load_model, load_tokenizer
 
         loaded = load_model(model, adapter=adapter, dtype=config.dtype, device=config.device)
         tokenizer = load_tokenizer(adapter if adapter and _has_tokenizer(adapter) else model)
         return HFBackend(loaded, tokenizer, batch_size=config.batch_size, stop_tokens=stop_tokens)
-    if config.backend == "vllm":
+    if resolve_backend(config.backend) == "vllm":
         return VLLMBackend(
             model,
             adapter=adapter,

@@ -1,7 +1,7 @@
 """Greedy iterative pruning (paper Algorithm 1) and the single-layer sweep (paper Figure 1).
 
-Candidates are made in memory (:func:`layer_pruner.inmemory.layers_removed`); no checkpoint is written per
-candidate. Each candidate's result is saved as soon as it finishes, as one JSON file, so that
+Candidates are made in memory (:func:`layer_pruner.inmemory.layers_removed`) or, on a vLLM engine, inside the
+engine (:meth:`infra.generation.VLLMBackend.layers_removed`); no checkpoint is written per candidate. Each candidate's result is saved as soon as it finishes, as one JSON file, so that
 
 - a rerun resumes without recomputing finished candidates, and
 - a SLURM array can evaluate one candidate per task (``candidate_index``) and a final run merges them.
@@ -74,7 +74,7 @@ class GreedySearch:
     def _evaluate(self, path: Path, removed: list[int]) -> dict[str, float]:
         if path.exists():
             return read_json(path)["scores"]
-        with layers_removed(self.model, removed):
+        with _removed(self.model, removed):
             result = self.scorer(self.model, self.tokenizer)
         self.evaluations += 1
         scores = _task_scores(result)
@@ -134,9 +134,49 @@ class GreedySearch:
 
 
 def _layers(model: Any) -> Any:
+    if hasattr(model, "num_layers") and hasattr(
+        model, "layers_removed"
+    ):  # a vLLM engine (in-engine candidates)
+        return range(model.num_layers)
     from infra.modeling import decoder_layers
 
     return decoder_layers(model)
+
+
+def candidate_model(
+    model: str,
+    backend: str,
+    spec: Any,
+    dtype: str = "auto",
+    device: str = "auto",
+    tensor_parallel_size: int = 1,
+) -> Any:
+    """What candidates are made from: a transformers model (``hf``), or a vLLM engine started once with
+    in-engine candidates (``vllm``; the search's context, the model's stop tokens)."""
+    from infra.generation import resolve_backend
+
+    if resolve_backend(backend) == "vllm":
+        from infra.generation import VLLMBackend
+        from infra.task_registry import registry
+
+        return VLLMBackend(
+            model,
+            dtype=dtype,
+            tensor_parallel_size=tensor_parallel_size,
+            max_model_len=registry().context["search"],
+            stop_tokens=spec.stop_tokens,
+            candidates=True,
+        )
+    from infra.modeling import load_model
+
+    return load_model(model, dtype=dtype, device=device)
+
+
+def _removed(model: Any, removed: list[int]) -> Any:
+    """A candidate: in memory for a transformers model, inside the engine for a vLLM backend."""
+    if hasattr(model, "layers_removed"):
+        return model.layers_removed(removed)
+    return layers_removed(model, removed)
 
 
 def single_layer_sweep(
@@ -175,7 +215,7 @@ def single_layer_sweep(
         else:
             if not 0 <= layer < num_layers:
                 raise ValueError(f"layer {layer} out of range (the model has {num_layers} layers)")
-            with layers_removed(model, [layer]):
+            with _removed(model, [layer]):
                 result = scorer(model, tokenizer)
         for task, value in result.items():
             atomic_write_jsonl(output_dir / f"{name}.{task}.jsonl", value.get("items", []))

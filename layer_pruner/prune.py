@@ -20,6 +20,7 @@ from pathlib import Path
 from infra.calibration import CalibrationConfig, calibration_texts
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_directory
+from infra.generation import BACKENDS
 from infra.manifest import Manifest
 from infra.modeling import ModelLoadError, check_causal_lm, count_parameters, load_model, load_tokenizer
 from infra.task_registry import registry
@@ -59,7 +60,15 @@ class PruneArgs:
     )
     data: list[str] = field(default_factory=list, metadata={"help": "task=file for local task data"})
     max_new_tokens: int = 8192
+    temperature: float = 0.9
+    top_p: float = 1.0
+    top_k: int = 50
     gen_batch_size: int = 8
+    backend: str = field(
+        default="auto",
+        metadata={"help": "auto (vllm on a GPU node), hf or vllm (candidates inside the engine)"},
+    )
+    tensor_parallel_size: int = 1
     seed: int = 0
     search_dir: str | None = None
     candidate_index: int | None = None
@@ -72,6 +81,8 @@ class PruneArgs:
                 raise ConfigError("key 'layers': method 'layers' needs --layers i,j,...")
         elif (self.n is None) == (self.ratio is None):
             raise ConfigError(f"method {self.method!r} needs exactly one of --n or --ratio")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"key 'backend': expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.method == "iterative" and self.model_config is None:
             raise ConfigError("key 'model_config': the iterative method needs --model_config for its prompts")
 
@@ -94,9 +105,9 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
 
     from layer_pruner import scoring
 
-    model = load_model(args.model, dtype=args.dtype, device=args.device)
     tokenizer = load_tokenizer(args.model)
     if args.method in ("bi", "bi_shortgpt", "angular"):
+        model = load_model(args.model, dtype=args.dtype, device=args.device)
         calibration = CalibrationConfig(
             source=args.calibration,
             split=args.calibration_split,
@@ -126,7 +137,7 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
 
     from eval.scoring import build_scorer
     from infra.model_spec import load_model_spec
-    from layer_pruner.iterative import GreedySearch
+    from layer_pruner.iterative import GreedySearch, candidate_model
 
     spec = load_model_spec(args.model_config)
     scorer = build_scorer(
@@ -137,6 +148,12 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
         seed=args.seed,
         max_new_tokens=args.max_new_tokens,
         batch_size=args.gen_batch_size,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+    )
+    model = candidate_model(
+        args.model, args.backend, spec, args.dtype, args.device, args.tensor_parallel_size
     )
     settings = {
         "model": args.model,
@@ -145,6 +162,7 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
         "n": n,
         "seed": args.seed,
         "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature,
         "model_config": args.model_config,
     }
     search_dir = Path(args.search_dir or f"{args.output_dir}.search")

@@ -3,6 +3,7 @@
     python -m layer_pruner.sweep --model meta-llama/Llama-3.1-8B-Instruct --model_config llama-3.1-8b-instruct \\
         --output_dir outputs/llama/sweep
     python -m layer_pruner.sweep ... --layer 7        # one SLURM array task (SLURM_ARRAY_TASK_ID)
+    python -m layer_pruner.sweep ... --backend vllm   # one vLLM engine; each candidate made inside it
 
 Writes ``baseline.json`` and ``layer_XXX.json`` (per-task scores) and ``<name>.<task>.jsonl`` (raw responses
 with their scores and code outcomes) per layer; finished layers are skipped on rerun, so array tasks and a
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_json, read_json
+from infra.generation import BACKENDS
 from infra.manifest import Manifest
 from infra.task_registry import registry
 
@@ -37,7 +39,15 @@ class SweepArgs:
     layer: int | None = field(default=None, metadata={"help": "one layer (an array task); all when absent"})
     include_first: bool = False
     max_new_tokens: int = 8192
+    temperature: float = 0.9
+    top_p: float = 1.0
+    top_k: int = 50
     batch_size: int = 8
+    backend: str = field(
+        default="auto",
+        metadata={"help": "auto (vllm on a GPU node), hf or vllm (candidates inside the engine)"},
+    )
+    tensor_parallel_size: int = 1
     dtype: str = "auto"
     device: str = "auto"
     seed: int = 0
@@ -45,14 +55,16 @@ class SweepArgs:
     def __post_init__(self) -> None:
         if self.layer is not None and self.layer < 0:
             raise ConfigError(f"key 'layer': negative layer index {self.layer}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"key 'backend': expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(SweepArgs, argv, doc=__doc__)
     from eval.scoring import build_scorer
     from infra.model_spec import resolve_model_spec
-    from infra.modeling import load_model, load_tokenizer
-    from layer_pruner.iterative import single_layer_sweep
+    from infra.modeling import load_tokenizer
+    from layer_pruner.iterative import candidate_model, single_layer_sweep
 
     try:
         spec = resolve_model_spec(args.model_config, args.model)
@@ -64,8 +76,13 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
         )
-        model = load_model(args.model, dtype=args.dtype, device=args.device)
+        model = candidate_model(
+            args.model, args.backend, spec, args.dtype, args.device, args.tensor_parallel_size
+        )
         tokenizer = load_tokenizer(args.model)
         output_dir = Path(args.output_dir)
         layers = None if args.layer is None else [args.layer]

