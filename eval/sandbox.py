@@ -149,16 +149,12 @@ def bwrap_command(workdir: str, job_file: str, fd: int) -> list[str]:
             command += ["--ro-bind", top, top]
     for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime"):
         command += ["--ro-bind-try", path, path]
+    # The private /tmp first: an interpreter or venv that lives under /tmp is bound on top of it.
+    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for root in _read_only_roots():
         if not (root == "/usr" or root.startswith("/usr/")):
             command += ["--ro-bind", root, root]
     command += [
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
         "--bind",
         workdir,
         "/sandbox/work",

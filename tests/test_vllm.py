@@ -200,3 +200,47 @@ def test_sweep_on_vllm_equals_evaluating_the_pruned_checkpoint(tmp_path, shared_
     assert [r["response"] for r in swept] == [r["response"] for r in evaluated]
     assert [r["num_tokens"] for r in swept] == [r["num_tokens"] for r in evaluated]
     assert any(r["num_tokens"] > 0 for r in swept)
+
+
+def test_lora_adapter_through_lora_request_equals_the_merged_model(tmp_path):
+    """An adapter served by vLLM (`LoRARequest`) answers as the checkpoint with the adapter merged in."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from infra.generation import HFBackend, SamplingConfig
+    from infra.modeling import load_model, load_tokenizer
+
+    model = vllm_model(tmp_path / "llama", "llama", layers=4)
+    tokenizer = load_tokenizer(str(model))
+    base = load_model(str(model), dtype="float32", device="cpu")
+    lora = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, parameter in lora.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)  # a trained-looking adapter (B starts at zero)
+    lora.save_pretrained(tmp_path / "adapter")
+    merged = lora.merge_and_unload()
+    merged.save_pretrained(tmp_path / "merged")
+    tokenizer.save_pretrained(tmp_path / "merged")
+    prompts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": f"Name {i} colours."}], tokenize=False, add_generation_prompt=True
+        )
+        for i in range(3)
+    ]
+    greedy = {"sampling": {"temperature": 0.0, "max_new_tokens": 12}}
+    common = {"kind": "backend", "prompts": prompts, "max_model_len": 512, "requests": [greedy]}
+    served = run_helper(
+        {**common, "model": str(model), "adapter": str(tmp_path / "adapter"), "max_lora_rank": 8}, tmp_path
+    )
+    (tmp_path / "result.json").unlink()
+    reference = run_helper({**common, "model": str(tmp_path / "merged")}, tmp_path)
+
+    def answers(result: dict) -> list[tuple[str, int]]:
+        return [(c[0]["response"].replace("\ufffd", ""), c[0]["num_tokens"]) for c in result["answers"][0]]
+
+    assert answers(served) == answers(reference)
+    plain = HFBackend(load_model(str(model), dtype="float32", device="cpu"), tokenizer).generate(
+        prompts, SamplingConfig(temperature=0.0, max_new_tokens=12)
+    )
+    assert [a for a, _ in answers(served)] != [c[0].text.replace("\ufffd", "") for c in plain]
