@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=4)
     parser.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--backends", default="vllm,hf", help="which toy searches to run")
     args = parser.parse_args()
 
     from eval.scoring import build_scorer
@@ -131,7 +132,7 @@ def main() -> None:
     ]
     tokenizer = load_tokenizer(str(model))
     searches = {}
-    for backend in ("vllm", "hf"):
+    for backend in args.backends.split(","):
         scorer = build_scorer(
             spec, n_items=args.items, data=overrides, max_new_tokens=args.max_new_tokens, batch_size=8
         )
@@ -148,7 +149,8 @@ def main() -> None:
             "generating_share": spent[0] / elapsed,
         }
     report["toy_search"] = searches
-    report["toy_search"]["hf_over_vllm"] = searches["hf"]["seconds"] / searches["vllm"]["seconds"]
+    if {"hf", "vllm"} <= set(searches):
+        report["toy_search"]["hf_over_vllm"] = searches["hf"]["seconds"] / searches["vllm"]["seconds"]
 
     # 3. The paper's search, estimated: 8 steps on 32 layers, 31 + 30 + ... + 24 = 220 candidates.
     candidates = sum(31 - step for step in range(8))
