@@ -19,8 +19,8 @@ init_study "${1:-${MODEL_CONFIG:-}}"
 layer_flags=()
 [ -n "${SLURM_ARRAY_TASK_ID:-}" ] && layer_flags=(--layer "$SLURM_ARRAY_TASK_ID")
 python -m layer_pruner.sweep --model "$MODEL" --model_config "$MODEL_CONFIG" --output_dir "$RESULTS/sweep" \
-  --tasks "$TASKS" --n_items "${N_ITEMS:-100}" --max_new_tokens "${MAX_NEW_TOKENS:-8192}" \
-  "${TASK_DATA_FLAGS[@]}" "${layer_flags[@]}"
+  --tasks "${CAL_TASKS:-gsm8k,humaneval,xsum}" --n_items "${N_ITEMS:-100}" \
+  --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" "${TASK_DATA_FLAGS[@]}" "${layer_flags[@]}"
 if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then exit 0; fi
 run_probe base "$MODEL" "" all
 run_prune_profile() {

@@ -7,9 +7,9 @@
 #   MODEL_PATH [the config's hub_id]    where the unpruned model is read from
 #   TASKS [gsm8k,humaneval,mbpp,xsum]   generative tasks evaluated
 #   TASK_DATA []             extra eval flags for local task files, e.g. "--data gsm8k=/data/gsm8k.jsonl"
-#   ITEMS [1000]             items per generative task;  MAX_NEW_TOKENS [8192];  BACKEND [hf] (vllm on GPUs)
+#   ITEMS [1000]             items per generative task;  MAX_NEW_TOKENS [8192];  BACKEND [auto]: vllm on GPU nodes, else hf
 #   CLASSIFY [1]             also run the lm-eval classification tasks (CLS_TASKS, CLS_LIMIT [0.2], CLS_INCLUDE)
-#   CAL_TASKS [gsm8k,humaneval,xsum], CAL_ITEMS [100]    iterative search's calibration tasks
+#   CAL_TASKS [gsm8k,humaneval,xsum], CAL_ITEMS [100]    the iterative search's and the sweep's tasks
 #   CALIBRATION [openai/gsm8k], N_CALIBRATION [100]      BI / angular calibration texts
 #   DATASETS [alpaca dolci]; ALPACA [yahma/alpaca-cleaned]; DOLCI (required when used); <NAME> for others
 #   SFT_LIMIT [20000]        examples per fine-tuning dataset;  SFT_MAX_LENGTH [8192]
@@ -97,7 +97,7 @@ run_prune() {
     --output_dir "$target" --overwrite \
     --calibration "${CALIBRATION:-openai/gsm8k}" --n_calibration "${N_CALIBRATION:-100}" \
     --tasks "${CAL_TASKS:-gsm8k,humaneval,xsum}" --n_items "${CAL_ITEMS:-100}" \
-    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" "${TASK_DATA_FLAGS[@]}"
+    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" "${TASK_DATA_FLAGS[@]}"
 }
 
 # run_eval <run dir> <model> [adapter]: <run dir>/eval (generative, and classification when CLASSIFY=1)
@@ -106,7 +106,7 @@ run_eval() {
   [ -n "${3:-}" ] && adapter_flags=(--adapter "$3")
   if stage_done "$target"; then echo "[skip] $target"; return; fi
   python -m eval.generative --model "$2" "${adapter_flags[@]}" --model_config "$MODEL_CONFIG" --tasks "$TASKS" \
-    --max_items "${ITEMS:-1000}" --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-hf}" \
+    --max_items "${ITEMS:-1000}" --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" \
     "${TASK_DATA_FLAGS[@]}" --output_dir "$target.partial"
   if [ "${CLASSIFY:-1}" = 1 ]; then
     python -m eval.classification --model "$2" "${adapter_flags[@]}" --limit "${CLS_LIMIT:-0.2}" \
@@ -134,7 +134,7 @@ self_generate() {
   if file_done "$target"; then echo "[skip] $target"; return; fi
   python -m self_generate.generate --model "$MODEL" --model_config "$MODEL_CONFIG" \
     --prompts "$RESULTS/data/$1.prompts.jsonl" --output "$target" --n "$n" \
-    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-hf}"
+    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}"
 }
 
 # run_recovery <method> <amount> <sft|sgr> <dataset>: fine-tune the pruned model, then evaluate it
