@@ -11,7 +11,7 @@ from eval.scorers import CodeOptions, score_responses
 from eval.tasks import TaskItem, is_code_task, load_task, registry, task_kind
 from infra.generation import GenerationBackend, HFBackend, SamplingConfig, VLLMBackend, derive_seed
 from infra.model_spec import ModelSpec
-from infra.prompts import assistant_prefix, render_prompt
+from infra.prompts import render_prompt
 
 
 def parse_data_overrides(entries: list[str]) -> dict[str, str]:
@@ -30,14 +30,12 @@ class TaskRun:
     task: str
     items: list[TaskItem]
     prompts: list[str] = field(default_factory=list)
-    prefixes: list[str] = field(default_factory=list)
 
 
 def prepare(spec: ModelSpec, tokenizer: Any, task: str, items: list[TaskItem]) -> TaskRun:
     run = TaskRun(task, items)
     for item in items:
         run.prompts.append(render_prompt(tokenizer, spec, task, item.fields))
-        run.prefixes.append(assistant_prefix(spec, task, item.fields))
     return run
 
 

@@ -51,10 +51,6 @@ def render_prompt(tokenizer: Any, model: ModelSpec, task: str, item: dict[str, A
     return text + fill(spec.assistant_prefix, item, f"{model.name}: assistant prefix")
 
 
-def assistant_prefix(model: ModelSpec, task: str, item: dict[str, Any]) -> str:
-    return fill(model.prompt(task).assistant_prefix, item, f"{model.name}: assistant prefix")
-
-
 def chat_messages(
     model: ModelSpec, prompt: str, response: str | None = None, system: str | None = None
 ) -> list[dict]:
