@@ -93,15 +93,11 @@ def test_derive_seed_is_stable():
 
 def test_lora_adapter_directory_is_applied(tiny_models, tmp_path):
     import torch
-    from peft import LoraConfig, get_peft_model
+
+    from tests.helpers.adapters import random_lora
 
     base = load_model(str(tiny_models["llama"]), dtype="float32", device="cpu")
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)  # a trained-looking adapter (B starts at zero)
-    peft_model.save_pretrained(tmp_path / "adapter")
+    peft_model = random_lora(base, tmp_path / "adapter")
     ids = torch.tensor([[5, 17, 42, 99, 7]])
     with torch.no_grad():
         expected = peft_model(input_ids=ids).logits

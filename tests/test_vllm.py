@@ -204,21 +204,14 @@ def test_sweep_on_vllm_equals_evaluating_the_pruned_checkpoint(tmp_path, shared_
 
 def test_lora_adapter_through_lora_request_equals_the_merged_model(tmp_path):
     """An adapter served by vLLM (`LoRARequest`) answers as the checkpoint with the adapter merged in."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
     from infra.generation import HFBackend, SamplingConfig
     from infra.modeling import load_model, load_tokenizer
+    from tests.helpers.adapters import random_lora
 
     model = vllm_model(tmp_path / "llama", "llama", layers=4)
     tokenizer = load_tokenizer(str(model))
     base = load_model(str(model), dtype="float32", device="cpu")
-    lora = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
-    with torch.no_grad():
-        for name, parameter in lora.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0, 0.5)  # a trained-looking adapter (B starts at zero)
-    lora.save_pretrained(tmp_path / "adapter")
+    lora = random_lora(base, tmp_path / "adapter", rank=8)
     merged = lora.merge_and_unload()
     merged.save_pretrained(tmp_path / "merged")
     tokenizer.save_pretrained(tmp_path / "merged")
