@@ -1,7 +1,13 @@
 """Build every paper table and figure whose inputs exist; say which are missing and why.
 
     python -m analysis.build_artifacts --results outputs/llama-3.1-8b-instruct --output_dir artifacts/llama
-    python -m analysis.build_artifacts --results outputs/toy --output_dir outputs/toy/artifacts --only figure_1,table_1
+    python -m analysis.build_artifacts --results outputs/toy/toy-llama --output_dir outputs/toy/toy-llama/artifacts \
+        --experiments configs/experiments/toy.yaml --only figure_1,table_1
+    python -m analysis.build_artifacts --cross_model outputs/llama-3.1-8b-instruct,outputs/qwen2.5-7b-instruct \
+        --output_dir artifacts/all --only figure_7      # Figure 7 averaged over the models' results trees
+
+Which runs feed which artifact comes from the experiment grid (--experiments, default
+configs/experiments/paper.yaml), the same file the scripts read.
 
 The results tree is described in ``analysis/layout.py``. Writes the artifacts (PNG + PDF figures; Markdown,
 CSV and LaTeX tables) and ``artifacts.json`` (built files and missing inputs) into --output_dir. Exits
@@ -18,53 +24,92 @@ from pathlib import Path
 from analysis import figures, tables
 from analysis.tables import MissingInputs
 from infra.config import ConfigError, parse_cli
+from infra.experiments import DEFAULT_EXPERIMENTS, load_experiments
 from infra.files import atomic_write_json
 
-ARTIFACTS: dict[str, tuple[str, Callable]] = {
-    "table_1": ("Tables 1/3: retention after 25% pruning, no recovery", tables.table_pruning),
+ARTIFACTS: dict[str, tuple[str, Callable]] = {  # name -> (title, function(results, output, experiments))
+    "table_1": ("Tables 1/3: retention after 25% pruning and Alpaca SFT", tables.table_pruning),
     "table_2": ("Tables 2/5: retention after 25% pruning and recovery", tables.table_recovery),
-    "table_6": ("Table 6: retention at each pruning amount", tables.table_ratios),
+    "table_4": ("Table 4: QLoRA versus LoRA recovery", tables.table_recipes),
+    "table_6": ("Table 6: retention at each pruning amount after SGR", tables.table_ratios),
     "table_upper_bound": ("Appendix A.6.2: GSM8K upper bound", tables.table_upper_bound),
-    "figure_1": ("Figure 1: single-layer removal, per task", figures.figure_sweep),
-    "figure_2": ("Figure 2: degeneration with one layer removed", figures.figure_degeneration),
-    "figure_3": ("Figure 3: arithmetic probe, per ablated layer", figures.figure_probe),
-    "figure_4": ("Figure 4: code outcomes with one layer removed", figures.figure_code_errors_sweep),
+    "figure_1": ("Figure 1: single-layer removal, per task", lambda r, o, e: figures.figure_sweep(r, o)),
+    "figure_2": (
+        "Figure 2: degeneration with one layer removed",
+        lambda r, o, e: figures.figure_degeneration(r, o),
+    ),
+    "figure_3": ("Figure 3: arithmetic probe, per ablated layer", lambda r, o, e: figures.figure_probe(r, o)),
+    "figure_4": (
+        "Figure 4: code outcomes with one layer removed",
+        lambda r, o, e: figures.figure_code_errors_sweep(r, o),
+    ),
     "figure_5": ("Figure 5: held-out perplexity during recovery", figures.figure_perplexity),
-    "figure_6": ("Figure 6: retention against pruning amount", figures.figure_ratios),
+    "figure_6": ("Figure 6: retention against pruning amount after SGR", figures.figure_ratios),
     "figure_7": ("Figure 7: arithmetic after recovery", figures.figure_probe_recovery),
     "figure_8": ("Figure 8: code outcomes after recovery", figures.figure_code_errors_models),
-    "figure_12": (
-        "Figure 12: QLoRA versus full fine-tuning",
-        lambda results, output: figures.figure_perplexity(results, output, kind="full_ft"),
+    "figure_11": ("Figure 11: GSM8K upper bound", figures.figure_upper_bound),
+    "figure_12": ("Figure 12: QLoRA versus full fine-tuning", figures.figure_full_ft),
+    "figure_14": (
+        "Figure 14: SGR versus dataset responses at each pruning amount",
+        lambda r, o, e: figures.figure_ratios(r, o, e, artifact="figure_14"),
     ),
-    "figure_bi_profile": ("Block-influence profile", figures.figure_bi_profile),
+    "figure_bi_profile": ("Block-influence profile", lambda r, o, e: figures.figure_bi_profile(r, o)),
 }
+
+
+CROSS_MODEL = ("figure_7",)  # artifacts drawn over several models' results trees
 
 
 @dataclass
 class BuildArgs:
-    results: str = field(metadata={"help": "one model's results tree (analysis/layout.py)"})
     output_dir: str
+    results: str | None = field(
+        default=None, metadata={"help": "one model's results tree (analysis/layout.py)"}
+    )
+    cross_model: list[str] = field(
+        default_factory=list, metadata={"help": "several models' results trees (Figure 7: their mean)"}
+    )
+    experiments: str = field(
+        default=str(DEFAULT_EXPERIMENTS), metadata={"help": "the experiment grid (configs/experiments)"}
+    )
     only: list[str] = field(default_factory=list, metadata={"help": "artifact names; default: all"})
     strict: bool = False
 
     def __post_init__(self) -> None:
+        if (self.results is None) == (not self.cross_model):
+            raise ConfigError("give --results (one model) or --cross_model (several), not both")
+        if self.cross_model and set(self.only or ["all"]) - set(CROSS_MODEL):
+            raise ConfigError(f"key 'only': --cross_model builds {', '.join(CROSS_MODEL)} only")
         unknown = [name for name in self.only if name not in ARTIFACTS]
         if unknown:
             raise ConfigError(f"key 'only': unknown artifact {unknown[0]!r} (known: {', '.join(ARTIFACTS)})")
 
 
-def build(results: str | Path, output_dir: str | Path, only: list[str] | None = None) -> dict:
-    """Build what can be built; returns ``{"built": {name: [files]}, "missing": {name: reason}}``."""
-    if not Path(results).is_dir():
-        raise FileNotFoundError(f"{results}: no such results directory")
+def build(
+    results: str | Path | list[str | Path],
+    output_dir: str | Path,
+    only: list[str] | None = None,
+    experiments: str | Path | None = None,
+) -> dict:
+    """Build what can be built; returns ``{"built": {name: [files]}, "missing": {name: reason}}``.
+    ``results`` is one results tree, or a list of them for the cross-model artifacts."""
+    trees = [results] if isinstance(results, (str, Path)) else list(results)
+    for tree in trees:
+        if not Path(tree).is_dir():
+            raise FileNotFoundError(f"{tree}: no such results directory")
+    grid = load_experiments(experiments)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    report: dict = {"results": str(results), "built": {}, "missing": {}}
-    for name in only or list(ARTIFACTS):
+    report: dict = {
+        "results": [str(t) for t in trees] if len(trees) > 1 else str(trees[0]),
+        "built": {},
+        "missing": {},
+        "experiments": str(grid.path),
+    }
+    for name in only or (list(CROSS_MODEL) if not isinstance(results, (str, Path)) else list(ARTIFACTS)):
         _, function = ARTIFACTS[name]
         try:
-            paths = function(results, output_dir / name)
+            paths = function(results, output_dir / name, grid)
         except MissingInputs as missing:
             report["missing"][name] = f"missing input: {missing}"
             continue
@@ -76,7 +121,7 @@ def build(results: str | Path, output_dir: str | Path, only: list[str] | None = 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(BuildArgs, argv, doc=__doc__)
     try:
-        report = build(args.results, args.output_dir, args.only)
+        report = build(args.results or args.cross_model, args.output_dir, args.only, args.experiments)
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

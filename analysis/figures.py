@@ -23,9 +23,16 @@ from analysis.code_errors import (  # noqa: E402
     records_of_files,
 )
 from analysis.degeneration import change, read_items, summarize  # noqa: E402
-from analysis.layout import METHOD_LABELS, RECOVERY_LABELS, ResultsLayout, parse_run_name  # noqa: E402
-from analysis.tables import MissingInputs, _sort_key  # noqa: E402
+from analysis.layout import (  # noqa: E402
+    METHOD_LABELS,
+    RECIPE_LABELS,
+    RECOVERY_LABELS,
+    ResultsLayout,
+    parse_run_name,
+)
+from analysis.tables import MissingInputs  # noqa: E402
 from eval.retention import LABELS, load_scores, retention_rows  # noqa: E402
+from infra.experiments import Experiments  # noqa: E402
 from infra.files import load_jsonl, read_json  # noqa: E402
 from infra.task_registry import registry  # noqa: E402
 
@@ -237,106 +244,188 @@ def figure_probe(results: str | Path, output: str | Path, run: str = "base") -> 
     return _save(figure, output)
 
 
-def figure_probe_recovery(results: str | Path, output: str | Path) -> list[Path]:
-    """Figure 7: arithmetic accuracy of the unpruned, pruned and recovered models."""
-    layout = ResultsLayout(results)
-    probe_root = layout.root / "probe"
+def _probe_accuracies(layout: ResultsLayout, names: list[str]) -> dict[str, float]:
+    found = {}
+    for name in ["base", *names]:
+        path = layout.probe(name)
+        if path.is_file():
+            found[name] = read_json(path)["baseline"]["accuracy"]
+    return found
+
+
+def figure_probe_recovery(
+    results: str | Path | list[str | Path], output: str | Path, experiments: Experiments
+) -> list[Path]:
+    """Figure 7: arithmetic accuracy of the unpruned model and the runs of grid ``figure_7`` (pruned and
+    recovered). Given several results trees (one per model), each bar is the mean over the models that
+    have that run, and the models are named in the title (the paper draws the cross-model average)."""
+    trees = [results] if isinstance(results, (str, Path)) else list(results)
+    names = experiments.grid("figure_7").run_names(experiments.recipe)
+    per_tree = [_probe_accuracies(ResultsLayout(tree), names) for tree in trees]
     entries = []
-    if probe_root.is_dir():
-        for directory in sorted(probe_root.iterdir()):
-            path = directory / "arithmetic_probe.json"
-            if path.is_file():
-                accuracy = read_json(path)["baseline"]["accuracy"]
-                entries.append((directory.name, parse_run_name(directory.name), accuracy))
-
-    def order(entry):
-        name, run, _ = entry
-        return (0,) if name == "base" else (1, *_sort_key(run)) if run else (2, name)
-
-    entries.sort(key=order)
-    if len(entries) < 2:
-        raise MissingInputs(f"{probe_root}/<run>/arithmetic_probe.json for base and at least one other model")
-    labels = ["Unpruned" if name == "base" else run.label if run else name for name, run, _ in entries]
+    for name in ["base", *names]:
+        values = [found[name] for found in per_tree if name in found]
+        if values:
+            entries.append((name, parse_run_name(name), sum(values) / len(values), len(values)))
+    if len(entries) < 2 or entries[0][0] != "base":
+        roots = ", ".join(str(Path(tree) / "probe") for tree in trees)
+        raise MissingInputs(f"{roots}: arithmetic_probe.json for base and at least one run of figure_7")
+    labels = [
+        ("Unpruned" if name == "base" else run.label) + (f" (n={n})" if len(trees) > 1 else "")
+        for name, run, _, n in entries
+    ]
     colors = [
         "#2ca02c" if name == "base" else "#1f77b4" if run and run.recovery else "#d62728"
-        for name, run, _ in entries
+        for name, run, _, _ in entries
     ]
-    figure, axes = _figure(height=2.6)
+    figure, axes = _figure(height=1.0 + 0.2 * len(entries))
     ax = axes[0][0]
-    ax.barh(range(len(entries)), [100 * acc for _, _, acc in entries], color=colors)
+    ax.barh(range(len(entries)), [100 * acc for _, _, acc, _ in entries], color=colors)
     ax.axvline(10.0, color="grey", linestyle=":", linewidth=0.8)
     ax.set_yticks(range(len(entries)), labels)
     ax.invert_yaxis()
     ax.set_xlabel("digit top-1 accuracy (%)")
-    ax.set_title("Arithmetic after pruning and recovery")
+    models = ", ".join(Path(tree).name for tree in trees)
+    ax.set_title("Arithmetic after pruning and recovery" + (f" (mean of {models})" if len(trees) > 1 else ""))
     return _save(figure, output)
 
 
 # ---------------------------------------------------------------- recovery (Figures 5, 8)
 
 
-def figure_perplexity(results: str | Path, output: str | Path, kind: str = "recovered") -> list[Path]:
-    """Figure 5 (and 12 with kind="full_ft"): held-out perplexity over fine-tuning steps.
-
-    One panel per fine-tuning dataset; colour = pruning method, solid = SGR, dashed = dataset responses."""
-    layout = ResultsLayout(results)
+def _perplexity_curves(directories: dict[str, Path]) -> dict[str, list[tuple[int, float]]]:
     curves = {}
-    for name, directory in layout.subruns(kind).items():
+    for name, directory in directories.items():
         path = directory / "train" / "metrics.jsonl"
         if path.is_file():
             points = [(r["step"], r["eval_perplexity"]) for r in load_jsonl(path) if "eval_perplexity" in r]
             if points:
                 curves[name] = points
+    return curves
+
+
+def figure_perplexity(
+    results: str | Path, output: str | Path, experiments: Experiments, artifact: str = "figure_5"
+) -> list[Path]:
+    """Figure 5: held-out perplexity over fine-tuning steps of the recovered runs of grid ``figure_5``.
+
+    One panel per fine-tuning dataset; colour = pruning method, solid = SGR, dashed = dataset responses."""
+    layout = ResultsLayout(results)
+    names = [
+        n for n in experiments.grid(artifact).run_names(experiments.recipe) if parse_run_name(n).recovery
+    ]
+    curves = _perplexity_curves({name: layout.run_dir(name) for name in names})
     if not curves:
-        raise MissingInputs(f"{layout.root / kind}/<run>/train/metrics.jsonl with held-out evaluations")
+        raise MissingInputs(
+            f"{layout.root / 'recovered'}/<run of {artifact}>/train/metrics.jsonl with held-out evaluations"
+        )
     panels: dict[str, dict[str, list]] = {}
     for name, points in curves.items():
-        run = parse_run_name(name)
-        panels.setdefault(run.data if run else "", {})[name] = points
+        panels.setdefault(parse_run_name(name).data, {})[name] = points
     figure, axes = _figure(height=2.4, ncols=len(panels))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    methods = sorted({(parse_run_name(n).method if parse_run_name(n) else n) for n in curves})
+    methods = sorted({parse_run_name(n).method for n in curves})
     for ax, (data, runs) in zip(axes[0], sorted(panels.items())):
-        for name, points in sorted(runs.items()):
+        for name, points in runs.items():
             run = parse_run_name(name)
-            key = run.method if run else name
-            label = (
-                f"{METHOD_LABELS.get(run.method, run.method)} + {RECOVERY_LABELS[run.recovery]}"
-                if run
-                else name
-            )
             ax.plot(
                 [p[0] for p in points],
                 [p[1] for p in points],
-                "-" if run is None or run.recovery == "sgr" else "--",
-                color=colors[methods.index(key) % len(colors)],
+                "-" if run.recovery == "sgr" else "--",
+                color=colors[methods.index(run.method) % len(colors)],
                 marker="o",
                 markersize=2,
                 linewidth=1,
-                label=label,
+                label=f"{METHOD_LABELS.get(run.method, run.method)} + {RECOVERY_LABELS[run.recovery]}",
             )
         ax.set_yscale("log")
         ax.set_xlabel("optimizer step")
-        ax.set_title(f"Held-out perplexity ({data})" if data else "Held-out perplexity")
+        ax.set_title(f"Held-out perplexity ({data})")
     axes[0][0].set_ylabel("held-out perplexity (log scale)")
     axes[0][0].legend(frameon=False, fontsize=5)
     return _save(figure, output)
 
 
-def figure_code_errors_models(
-    results: str | Path, output: str | Path, recovery: str = "sgr", data: str | None = None
-) -> list[Path]:
-    """Figure 8, as the paper's notebook drew it: the unpruned model and each model recovered with
-    ``recovery`` (SGR) on ``data`` (default Dolci, else the first dataset found), on HumanEval+ and MBPP+
-    separately, as shares of all programs per category."""
+def _task_bars(ax: Any, bars: list[tuple[str, dict[str, float]]], tasks: list[str]) -> None:
+    """Grouped bars: per task, one bar per model (accuracy in percent)."""
+    width = 0.8 / len(bars)
+    for index, (label, scores) in enumerate(bars):
+        xs = [t + index * width for t in range(len(tasks))]
+        ax.bar(xs, [100 * scores.get(task, float("nan")) for task in tasks], width=width, label=label)
+    ax.set_xticks([t + 0.4 - width / 2 for t in range(len(tasks))], [LABELS.get(t, t) for t in tasks])
+    ax.set_ylabel("score (%)")
+    ax.legend(frameon=False, fontsize=5)
+
+
+def figure_full_ft(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
+    """Figure 12: QLoRA against full fine-tuning (grid ``figure_12``): the grid's tasks (GSM8K) for the
+    unpruned model and each run, and the held-out perplexity of each fine-tuning run."""
     layout = ResultsLayout(results)
-    recovered = {run: d for run, d in layout.runs("recovered").items() if run.recovery == recovery}
-    datasets = sorted({run.data for run in recovered})
-    data = data or ("dolci" if "dolci" in datasets else (datasets[0] if datasets else None))
+    grid = experiments.grid("figure_12")
+    if not layout.base_eval.is_dir():
+        raise MissingInputs(f"{layout.base_eval} (the unpruned model's scores)")
+    runs = layout.grid_runs(grid.run_names(experiments.recipe))
+    if len([run for run in runs if run.recovery]) < 2:
+        raise MissingInputs(f"{layout.root / 'recovered'}: the runs of figure_12 with every recipe evaluated")
+    default = RECIPE_LABELS.get(experiments.recipe, experiments.recipe)
+    bars = [("Unpruned", load_scores(layout.base_eval))]
+    for run, directory in runs.items():
+        label = run.label if run.recipe or not run.recovery else f"{run.label} [{default}]"
+        bars.append((label, load_scores(directory / "eval")))
+    tasks = list(grid.tasks) or [t for t in bars[0][1] if t in registry().tasks]
+    figure, axes = _figure(height=2.4, ncols=2)
+    _task_bars(axes[0][0], bars, tasks)
+    axes[0][0].set_title("After recovery")
+    curves = _perplexity_curves({run.name: directory for run, directory in runs.items() if run.recovery})
+    ax = axes[0][1]
+    for name, points in curves.items():
+        run = parse_run_name(name)
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            marker="o",
+            markersize=2,
+            linewidth=1,
+            label=RECIPE_LABELS.get(run.recipe or experiments.recipe, run.recipe),
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step")
+    ax.set_title("Held-out perplexity")
+    if curves:
+        ax.legend(frameon=False, fontsize=5)
+    return _save(figure, output)
+
+
+def figure_upper_bound(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
+    """Figure 11 (appendix A.6.2): the upper-bound task (GSM8K) for the unpruned model, the model pruned by
+    the GSM8K-only search, and its fine-tuned runs (QLoRA and full)."""
+    layout = ResultsLayout(results)
+    if not layout.base_eval.is_dir():
+        raise MissingInputs(f"{layout.base_eval} (the unpruned model's scores)")
+    runs = {n: p for n, p in layout.subruns("upper_bound").items() if (p / "eval").is_dir()}
+    if not runs:
+        raise MissingInputs(f"{layout.root / 'upper_bound'}/<name>/eval")
+    tasks = list(experiments.upper_bound.get("tasks") or registry().of_kind("math"))
+    bars = [("Unpruned", load_scores(layout.base_eval))]
+    bars += [("Pruned" if name == "pruned" else name, load_scores(p / "eval")) for name, p in runs.items()]
+    figure, axes = _figure(height=2.4)
+    _task_bars(axes[0][0], bars, [t for t in tasks if any(t in scores for _, scores in bars)])
+    axes[0][0].set_title("Upper bound: task-specific recovery")
+    return _save(figure, output)
+
+
+def figure_code_errors_models(
+    results: str | Path, output: str | Path, experiments: Experiments
+) -> list[Path]:
+    """Figure 8, as the paper's notebook drew it: the unpruned model and the runs of grid ``figure_8`` (SGR
+    on Dolci), on HumanEval+ and MBPP+ separately, as shares of all programs per category."""
+    layout = ResultsLayout(results)
+    grid = experiments.grid("figure_8")
     candidates = [("Unpruned", layout.base_eval)]
-    for run, directory in sorted(recovered.items(), key=lambda kv: _sort_key(kv[0])):
-        if run.data == data:
-            candidates.append((run.label, directory / "eval"))
+    for run, directory in layout.grid_runs(grid.run_names(experiments.recipe)).items():
+        candidates.append((run.label, directory / "eval"))
+    recovery = next((r.kind for r in grid.recoveries if r.kind), "sgr")
+    data = ", ".join(sorted({r.dataset for r in grid.recoveries if r.dataset}))
     labels, shares = [], []
     for label, directory in candidates:
         for task in CODE_TASKS:
@@ -355,15 +444,19 @@ def figure_code_errors_models(
 # ---------------------------------------------------------------- ratios (Figure 6) and BI profile
 
 
-def figure_ratios(results: str | Path, output: str | Path) -> list[Path]:
-    """Figure 6: mean retention against the share of layers removed, per method."""
+def figure_ratios(
+    results: str | Path, output: str | Path, experiments: Experiments, artifact: str = "table_6"
+) -> list[Path]:
+    """Figure 6 (grid ``table_6``) and Figure 14 (grid ``figure_14``): mean retention against the share of
+    layers removed; colour = method, line style = recovery (solid SGR, dashed dataset responses, dotted
+    none)."""
     layout = ResultsLayout(results)
     if not layout.base_eval.is_dir():
         raise MissingInputs(f"{layout.base_eval} (the unpruned model's scores)")
     baseline = load_scores(layout.base_eval)
-    runs = layout.runs("pruned")
+    runs = layout.grid_runs(experiments.grid(artifact).run_names(experiments.recipe))
     num_layers = _num_layers(layout)
-    by_method: dict[str, list] = {}
+    lines: dict[tuple[str, str | None, str | None], list] = {}
     for run, directory in runs.items():
         _, rows = retention_rows(baseline, {run.name: load_scores(directory / "eval")})
         share = (
@@ -372,32 +465,46 @@ def figure_ratios(results: str | Path, output: str | Path) -> list[Path]:
             else (100 * run.amount_value / num_layers if num_layers else None)
         )
         if share is not None:
-            by_method.setdefault(run.method, []).append((share, rows[0]))
-    if not by_method or max(len(points) for points in by_method.values()) < 2:
-        raise MissingInputs(f"{layout.root / 'pruned'}: one method at two or more pruning amounts")
+            lines.setdefault((run.method, run.recovery, run.data), []).append((share, rows[0]))
+    if not lines or max(len(points) for points in lines.values()) < 2:
+        raise MissingInputs(
+            f"{layout.root}: runs of {artifact} for one method at two or more pruning amounts"
+        )
     panels = [
         (group, title)
         for group, title in (("generative_mean", "Generative"), ("classification_mean", "Classification"))
-        if any(row.get(group) is not None for points in by_method.values() for _, row in points)
+        if any(row.get(group) is not None for points in lines.values() for _, row in points)
     ]
     if not panels:
         raise MissingInputs(
             f"{layout.root}: a defined retention (the unpruned model scores 0 on every task of the results)"
         )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    methods = sorted({method for method, _, _ in lines})
+    styles = {"sgr": "-", "sft": "--", None: ":"}
     figure, axes = _figure(height=2.4, ncols=len(panels))
     for ax, (group, title) in zip(axes[0], panels):
-        for method, points in sorted(by_method.items()):
+        for (method, recovery, data), points in sorted(lines.items(), key=lambda kv: str(kv[0])):
             points.sort(key=lambda p: p[0])
             xs = [p[0] for p in points if p[1].get(group) is not None]
             ys = [100 * p[1][group] for p in points if p[1].get(group) is not None]
+            label = METHOD_LABELS.get(method, method)
+            label += f" + {RECOVERY_LABELS[recovery]} ({data})" if recovery else " (no recovery)"
             if xs:
                 ax.plot(
-                    xs, ys, marker="o", markersize=2.5, linewidth=1, label=METHOD_LABELS.get(method, method)
+                    xs,
+                    ys,
+                    styles.get(recovery, "-"),
+                    marker="o",
+                    markersize=2.5,
+                    linewidth=1,
+                    color=colors[methods.index(method) % len(colors)],
+                    label=label,
                 )
         ax.set_xlabel("layers removed (%)")
         ax.set_title(title)
     axes[0][0].set_ylabel("mean retention (%)")
-    axes[0][0].legend(frameon=False)
+    axes[0][0].legend(frameon=False, fontsize=5)
     return _save(figure, output)
 
 

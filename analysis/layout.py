@@ -3,17 +3,18 @@
     <results>/
       base/eval/                      generative <task>.json + <task>.jsonl, classification.json
       pruned/<method>-<amount>/eval/  e.g. bi-25pct, reverse-25pct, iterative-2layers
-      recovered/<method>-<amount>-<recovery>-<data>/
-          eval/                       e.g. bi-25pct-sgr-alpaca, reverse-25pct-sft-dolci
+      recovered/<method>-<amount>-<recovery>-<data>[-<recipe>]/
+          eval/                       e.g. bi-25pct-sgr-alpaca, reverse-25pct-sft-dolci, bi-25pct-sgr-dolci-lora
           train/metrics.jsonl         per-step loss, held-out loss and perplexity
       sweep/                          layer_pruner.sweep: baseline.json, layer_XXX.json, layer_XXX.<task>.jsonl
       probe/<run>/arithmetic_probe.json   run = base (all layers ablated), or a pruned / recovered run
       bi_profile/bi_profile.json
-      upper_bound/<name>/eval/        GSM8K upper bound (appendix A.6.2): e.g. sgr-1sample, sgr-8samples
-      full_ft/<name>/                 QLoRA versus full fine-tuning (Figure 12): train/metrics.jsonl, eval/
+      upper_bound/pruned/{model,eval}  GSM8K upper bound (appendix A.6.2, Figure 11): the GSM8K-searched model,
+      upper_bound/sgr<n>-<recipe>/    and its fine-tuned runs, e.g. sgr8-qlora, sgr8-full (train/, eval/)
 
-Run names are the repository's own scheme (``<method>-<amount>[-<recovery>-<data>]``, amount ``25pct`` or
-``2layers``) and are parsed here, in one place.
+Run names are the repository's own scheme (``<method>-<amount>[-<recovery>-<data>[-<recipe>]]``, amount
+``25pct`` or ``2layers``; the recipe only when it is not the grid's default, ``infra/experiments.py``) and are
+parsed here, in one place.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RUN_NAME = re.compile(
-    r"^(?P<method>[a-z_]+)-(?P<amount>\d+(?:pct|layers))(?:-(?P<recovery>sft|sgr)-(?P<data>[a-z0-9_]+))?$"
+    r"^(?P<method>[a-z_]+)-(?P<amount>\d+(?:pct|layers))"
+    r"(?:-(?P<recovery>sft|sgr)-(?P<data>[a-z0-9_]+)(?:-(?P<recipe>[a-z0-9_]+))?)?$"
 )
 METHOD_LABELS = {
     "reverse": "Reverse-order",
@@ -34,6 +36,7 @@ METHOD_LABELS = {
     "layers": "Fixed layers",
 }
 RECOVERY_LABELS = {"sft": "SFT", "sgr": "SGR"}  # SFT: the dataset's own responses
+RECIPE_LABELS = {"qlora": "QLoRA", "lora": "LoRA", "full": "full FT"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class RunName:
     amount: str
     recovery: str | None = None
     data: str | None = None
+    recipe: str | None = None  # None: the grid's default recipe
 
     @property
     def amount_value(self) -> float:
@@ -59,6 +63,8 @@ class RunName:
         text = f"{METHOD_LABELS.get(self.method, self.method)} {amount}"
         if self.recovery:
             text += f" + {RECOVERY_LABELS[self.recovery]} ({self.data})"
+        if self.recipe:
+            text += f" [{RECIPE_LABELS.get(self.recipe, self.recipe)}]"
         return text
 
 
@@ -76,6 +82,22 @@ class ResultsLayout:
     @property
     def base_eval(self) -> Path:
         return self.root / "base" / "eval"
+
+    def run_dir(self, name: str) -> Path:
+        """Where a grid run lives: ``pruned/<name>`` without recovery, else ``recovered/<name>``."""
+        run = parse_run_name(name)
+        if run is None:
+            raise ValueError(f"{name!r} is not a run name")
+        return self.root / ("recovered" if run.recovery else "pruned") / name
+
+    def grid_runs(self, names: list[str]) -> dict[RunName, Path]:
+        """The runs of ``names`` (a grid's, in grid order) that have an ``eval`` directory."""
+        found = {}
+        for name in names:
+            directory = self.run_dir(name)
+            if (directory / "eval").is_dir():
+                found[parse_run_name(name)] = directory
+        return found
 
     def runs(self, kind: str) -> dict[RunName, Path]:
         """``pruned`` or ``recovered`` runs with an ``eval`` directory, by parsed name (others ignored)."""

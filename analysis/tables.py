@@ -1,9 +1,12 @@
 """The paper's tables from result files: retention = pruned (or recovered) score / unpruned score.
 
-- Tables 1 and 3: 25% pruning without recovery, one row per method (Table 3: the other models).
+Each table's rows are the runs of its grid in the experiment file (``configs/experiments/*.yaml``):
+- Tables 1 and 3: 25% pruning per method after Alpaca-cleaned SFT (Table 3: the other models), with the
+  unrecovered models as extra rows.
 - Tables 2 and 5: 25% pruning with recovery, per method x dataset x {dataset responses, SGR}, beside the
   same pruning without recovery.
-- Table 6: every pruning amount (2 layers, 10%, 15%, 25%) per method, without recovery.
+- Table 4: QLoRA against LoRA recovery.
+- Table 6: every pruning amount (2 layers, 10%, 15%, 25%) per method, after SGR.
 
 Each writes Markdown, CSV and LaTeX (``<stem>.md``, ``.csv``, ``.tex``).
 """
@@ -12,8 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.layout import ResultsLayout, RunName
+from analysis.layout import RECIPE_LABELS, ResultsLayout, RunName
 from eval.retention import load_scores, render, retention_rows
+from infra.experiments import Experiments
 from infra.files import atomic_write_text
 from infra.task_registry import registry
 
@@ -42,50 +46,66 @@ def _baseline(layout: ResultsLayout) -> dict[str, float]:
     return load_scores(layout.base_eval)
 
 
-def _runs(layout: ResultsLayout, kind: str, keep) -> dict[str, dict[str, float]]:
-    runs = {run: path for run, path in layout.runs(kind).items() if keep(run)}
-    return {
-        run.label: load_scores(path / "eval")
-        for run, path in sorted(runs.items(), key=lambda kv: _sort_key(kv[0]))
-    }
+def grid_scores(
+    layout: ResultsLayout, experiments: Experiments, artifact: str
+) -> dict[str, dict[str, float]]:
+    """Scores of an artifact's grid runs that exist, labelled, in grid order. Runs without recovery are
+    marked as such where the grid also has recovered runs; recipes are named where the grid compares them."""
+    grid = experiments.grid(artifact)
+    recovered = any(r.kind for r in grid.recoveries)
+    default = RECIPE_LABELS.get(experiments.recipe, experiments.recipe)
+    rows = {}
+    for run, directory in layout.grid_runs(grid.run_names(experiments.recipe)).items():
+        label = run.label
+        if run.recovery is None and recovered:
+            label += " (no recovery)"
+        elif run.recovery and len(grid.recipes) > 1 and run.recipe is None:
+            label += f" [{default}]"
+        rows[label] = load_scores(directory / "eval")
+    return rows
 
 
-def table_pruning(results: str | Path, output: str | Path, amount: str = "25pct") -> list[Path]:
-    """Tables 1 and 3: retention after pruning by each method, no recovery."""
+def _grid_table(
+    results: str | Path, output: str | Path, experiments: Experiments, artifact: str
+) -> list[Path]:
     layout = ResultsLayout(results)
     baseline = _baseline(layout)
-    runs = _runs(layout, "pruned", lambda run: run.amount == amount)
+    runs = grid_scores(layout, experiments, artifact)
     if not runs:
-        raise MissingInputs(f"{layout.root / 'pruned'}/<method>-{amount}/eval")
+        names = experiments.grid(artifact).run_names(experiments.recipe)
+        raise MissingInputs(
+            f"{layout.root}: none of the runs of {artifact} ({', '.join(names)}) has an eval/"
+        )
     columns, rows = retention_rows(baseline, runs)
     return _write(columns, rows, Path(output))
 
 
-def table_recovery(results: str | Path, output: str | Path, amount: str = "25pct") -> list[Path]:
-    """Tables 2 and 5: retention after recovery fine-tuning, with the unrecovered rows for reference."""
-    layout = ResultsLayout(results)
-    baseline = _baseline(layout)
-    recovered = _runs(layout, "recovered", lambda run: run.amount == amount)
-    if not recovered:
-        raise MissingInputs(f"{layout.root / 'recovered'}/<method>-{amount}-<sft|sgr>-<data>/eval")
-    pruned = _runs(layout, "pruned", lambda run: run.amount == amount)
-    columns, rows = retention_rows(baseline, {**pruned, **recovered})
-    return _write(columns, rows, Path(output))
+def table_pruning(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
+    """Tables 1 and 3: retention after 25% pruning and Alpaca-cleaned SFT (grid ``table_1``)."""
+    return _grid_table(results, output, experiments, "table_1")
 
 
-def table_ratios(results: str | Path, output: str | Path) -> list[Path]:
-    """Table 6: retention at every pruning amount, per method."""
+def table_recovery(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
+    """Tables 2 and 5: retention after recovery fine-tuning, beside the unrecovered models (``table_2``)."""
+    return _grid_table(results, output, experiments, "table_2")
+
+
+def table_recipes(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
+    """Table 4: QLoRA against LoRA recovery (grid ``table_4``)."""
+    return _grid_table(results, output, experiments, "table_4")
+
+
+def table_ratios(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
+    """Table 6: retention at every pruning amount, per method, after SGR (grid ``table_6``)."""
+    grid = experiments.grid("table_6")
     layout = ResultsLayout(results)
-    baseline = _baseline(layout)
-    runs = _runs(layout, "pruned", lambda run: True)
-    amounts = {run.amount for run in layout.runs("pruned")}
+    amounts = {run.amount for run in layout.grid_runs(grid.run_names(experiments.recipe))}
     if len(amounts) < 2:
-        raise MissingInputs(f"{layout.root / 'pruned'}: runs at two or more pruning amounts")
-    columns, rows = retention_rows(baseline, runs)
-    return _write(columns, rows, Path(output))
+        raise MissingInputs(f"{layout.root}: runs of table_6 at two or more pruning amounts")
+    return _grid_table(results, output, experiments, "table_6")
 
 
-def table_upper_bound(results: str | Path, output: str | Path) -> list[Path]:
+def table_upper_bound(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
     """Appendix A.6.2 (GSM8K upper bound): the math task's accuracy retention of each upper-bound run
     (GSM8K; the toy arithmetic task in the toy study)."""
     layout = ResultsLayout(results)

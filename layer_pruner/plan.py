@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.experiments import PRUNING_METHODS as METHODS
 from infra.files import atomic_write_json, read_json
 
 PLAN_NAME = "plan.json"
-METHODS = ("reverse", "bi", "bi_shortgpt", "angular", "iterative", "layers")
 
 
 class PlanError(ValueError):

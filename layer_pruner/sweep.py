@@ -3,6 +3,7 @@
     python -m layer_pruner.sweep --model meta-llama/Llama-3.1-8B-Instruct --model_config llama-3.1-8b-instruct \\
         --output_dir outputs/llama/sweep
     python -m layer_pruner.sweep ... --layer 7        # one SLURM array task (SLURM_ARRAY_TASK_ID)
+    python -m layer_pruner.sweep ... --layers 1,2,3   # these layers only
     python -m layer_pruner.sweep ... --backend vllm   # one vLLM engine; each candidate made inside it
 
 Writes ``baseline.json`` and ``layer_XXX.json`` (per-task scores) and ``<name>.<task>.jsonl`` (raw responses
@@ -37,6 +38,7 @@ class SweepArgs:
     )
     data: list[str] = field(default_factory=list)
     layer: int | None = field(default=None, metadata={"help": "one layer (an array task); all when absent"})
+    layers: list[int] = field(default_factory=list, metadata={"help": "these layers; all when empty"})
     include_first: bool = False
     max_new_tokens: int = 8192
     temperature: float = 0.9
@@ -55,6 +57,10 @@ class SweepArgs:
     def __post_init__(self) -> None:
         if self.layer is not None and self.layer < 0:
             raise ConfigError(f"key 'layer': negative layer index {self.layer}")
+        if any(layer < 0 for layer in self.layers):
+            raise ConfigError(f"key 'layers': negative layer index in {self.layers}")
+        if self.layer is not None and self.layers:
+            raise ConfigError("give --layer or --layers, not both")
         if self.backend not in BACKENDS:
             raise ConfigError(f"key 'backend': expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
@@ -85,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         tokenizer = load_tokenizer(args.model)
         output_dir = Path(args.output_dir)
-        layers = None if args.layer is None else [args.layer]
+        layers = [args.layer] if args.layer is not None else (args.layers or None)
+        num_layers = spec.num_layers
         single_layer_sweep(
             model, tokenizer, scorer, output_dir, layers=layers, skip_first=not args.include_first
         )
@@ -104,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             "layers": finished,
         },
     )
-    if args.layer is None:
+    # Complete (a manifest) once every layer the sweep covers is scored, however many jobs that took.
+    first = 0 if args.include_first else 1
+    if all(f"layer_{layer:03d}" in finished for layer in range(first, num_layers)):
         Manifest("layer_pruner.sweep", config=args, seeds={"seed": args.seed}).write(output_dir)
     print(f"[sweep] {len(finished)} layers scored in {output_dir}")
     return 0

@@ -3,24 +3,22 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=48:00:00
-# Figure 8: how the generated programs fail (HumanEval+ and MBPP+) for the unpruned, 25% pruned and
-# recovered models, from their evaluation item files (runs of Tables 1 and 2 are reused or run).
+#SBATCH --time=72:00:00
+# Figure 8: how the generated programs fail (HumanEval+ and MBPP+) for the unpruned model and the 25%
+# pruned models after SGR (Dolci) recovery, from their evaluation item files (runs of Table 2 are reused).
 #   bash scripts/figure8_code.sh llama-3.1-8b-instruct
-# Variables: METHODS [reverse bi iterative], DATASETS [alpaca], RECOVERIES [sft sgr], and scripts/lib.sh's.
+#   PLAN=1 bash scripts/figure8_code.sh llama-3.1-8b-instruct   # print the stage commands only
+# Grid: artifacts.figure_8 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 source scripts/lib.sh
 init_study "${1:-${MODEL_CONFIG:-}}"
-# shellcheck disable=SC2086
-require_datasets ${DATASETS:-alpaca}
 
+load_grid figure_8
 run_eval "$RESULTS/base" "$MODEL"
-for method in ${METHODS:-reverse bi iterative}; do
-  run_prune "$method" 25pct
-  run_eval "$RESULTS/pruned/$method-25pct" "$RESULTS/pruned/$method-25pct/model"
-  for dataset in ${DATASETS:-alpaca}; do
-    for recovery in ${RECOVERIES:-sft sgr}; do run_recovery "$method" 25pct "$recovery" "$dataset"; done
+for method in $GRID_METHODS; do
+  for amount in $GRID_AMOUNTS; do
+    for recovery in $GRID_RECOVERIES; do run_point "$method" "$amount" "$recovery"; done
   done
 done
 build figure_8

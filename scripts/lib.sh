@@ -1,22 +1,85 @@
 #!/usr/bin/env bash
 # Stages shared by the experiment scripts. Each stage is skipped when its output is complete (a manifest is
-# present), so rerunning a script resumes it. Results follow analysis/layout.py under $RESULTS.
+# present), so rerunning a script resumes it. Results follow analysis/layout.py under $RESULTS. Which runs feed
+# which artifact, the fine-tuning data, their sample sizes and epochs: the experiment grid $EXPERIMENTS
+# (configs/experiments/paper.yaml); the variables below override single values.
 #
+#   PLAN=1 bash scripts/<artifact>.sh <model config>   prints every stage command in order and runs nothing;
+#                                                      complete stages are printed as "[skip] <output>".
 # Variables (paper defaults in brackets):
+#   EXPERIMENTS [configs/experiments/paper.yaml]   the experiment grid
 #   OUT [outputs]            results root; one model's results go to $OUT/<model config>
 #   MODEL_PATH [the config's hub_id]    where the unpruned model is read from
 #   TASKS [gsm8k,humaneval,mbpp,xsum]   generative tasks evaluated
 #   TASK_DATA []             extra eval flags for local task files, e.g. "--data gsm8k=/data/gsm8k.jsonl"
-#   ITEMS [1000]             items per generative task;  MAX_NEW_TOKENS [8192];  BACKEND [auto]: vllm on GPU nodes, else hf
+#   ITEMS [registry: 1000]   items per generative task;  MAX_NEW_TOKENS [8192];  BACKEND [auto]: vllm on GPU nodes, else hf
 #   CLASSIFY [1]             also run the lm-eval classification tasks (CLS_TASKS, CLS_LIMIT [0.2], CLS_INCLUDE)
 #   CAL_TASKS [gsm8k,humaneval,xsum], CAL_ITEMS [100]    the iterative search's and the sweep's tasks
 #   CALIBRATION [openai/gsm8k], N_CALIBRATION [100]      BI / angular calibration texts
-#   DATASETS [alpaca dolci]; ALPACA [yahma/alpaca-cleaned]; DOLCI (required when used); <NAME> for others
-#   SFT_LIMIT [20000]        examples per fine-tuning dataset;  SFT_MAX_LENGTH [8192]
-#   RECIPE [qlora];  TRAIN_FLAGS []  extra train.sft flags (e.g. "--num_train_epochs 1")
+#   METHODS, AMOUNTS, RECOVERIES, RECIPES               an artifact's grid (default: $EXPERIMENTS)
+#   <DATASET> (ALPACA, DOLCI, GSM8K, ...)   a fine-tuning dataset's hub id or local file [the grid's source]
+#   SFT_LIMIT [the dataset's limit]; SFT_MAX_LENGTH [8000]   examples sampled; longest example kept (tokens)
+#   RECIPE [qlora] fine-tuning recipe of runs whose grid names none; TRAIN_FLAGS [] extra train.sft flags;
+#   FULL_LAUNCH [python]     launcher of full fine-tuning, e.g. "accelerate launch --config_file ..."
 #   PROBE_ITEMS [200];  PROBE_DATA [../shared/data/arithmetic/single_digit_three_ops.jsonl]
 
+EXPERIMENTS="${EXPERIMENTS:-configs/experiments/paper.yaml}"
+
 die() { echo "error: $*" >&2; exit 2; }
+
+# stage <command...>: run a stage command, or under PLAN=1 print it (shell-quoted where needed) instead.
+stage() {
+  if [ "${PLAN:-0}" = 1 ]; then
+    local arg line=""
+    for arg in "$@"; do
+      if [[ "$arg" =~ ^[A-Za-z0-9_./:=,@+%-]+$ ]]; then line+="$arg "; else line+="$(printf '%q' "$arg") "; fi
+    done
+    echo "${line% }"
+  else
+    "$@"
+  fi
+}
+
+# pending <output> <complete?>: whether a stage still has to produce <output>. A complete one is reported as
+# "[skip] <output>"; under PLAN=1 one already planned in this script is not planned again.
+declare -A PLANNED=()
+pending() {
+  if [ "$2" = yes ]; then echo "[skip] $1"; return 1; fi
+  if [ "${PLAN:-0}" = 1 ]; then
+    [ -n "${PLANNED[$1]:-}" ] && return 1
+    PLANNED[$1]=1
+  fi
+  return 0
+}
+
+# exp <dotted key> [--optional]: a value of the experiment grid (lists space-separated; with --optional,
+# empty when the key is absent)
+exp() {
+  python -m infra.experiments get "$@" --experiments "$EXPERIMENTS" || exit 2
+}
+
+# grid <artifact> <key> <VARIABLE>: the variable when set, else the grid's value
+grid() {
+  if [ -n "${!3:-}" ]; then echo "${!3}"; else exp "artifacts.$1.$2"; fi
+}
+
+# load_grid <artifact>: GRID_METHODS, GRID_AMOUNTS, GRID_RECOVERIES, GRID_RECIPES of the artifact's grid
+# (METHODS, AMOUNTS, RECOVERIES, RECIPES override them); GRID_RECIPES is the default recipe when none is named.
+load_grid() {
+  GRID_METHODS="$(grid "$1" methods METHODS)"
+  GRID_AMOUNTS="$(grid "$1" amounts AMOUNTS)"
+  GRID_RECOVERIES="$(grid "$1" recoveries RECOVERIES)"
+  GRID_RECIPES="${RECIPES:-$(exp "artifacts.$1.recipes" --optional)}"
+  GRID_RECIPES="${GRID_RECIPES:-${RECIPE:-$DEFAULT_RECIPE}}"
+  local recovery epochs
+  for recovery in $GRID_RECOVERIES; do  # fail before any stage runs: every dataset known, local files present
+    [ "$recovery" = none ] && continue
+    case "$recovery" in sft-*|sgr-*) ;; *) die "recovery $recovery: expected none, sft-<dataset> or sgr-<dataset>" ;; esac
+    epochs="$(exp "datasets.${recovery#*-}.epochs")"
+    require_datasets "${recovery#*-}"
+  done
+  : "$epochs"
+}
 
 require_model_config() {
   local name="${1:-}"
@@ -36,36 +99,34 @@ require_file() {
   [ -e "$1" ] || die "missing input $1${2:+ ($2)}"
 }
 
-require_var() {  # name, what it is
-  [ -n "${!1:-}" ] || die "set $1: $2"
-}
-
 dataset_var() { echo "$1" | tr '[:lower:]-' '[:upper:]_'; }
 
-# require_datasets <names...>: each fine-tuning dataset is named by its variable; local files must exist.
-dataset_source() {  # the hub id or file a dataset name stands for (empty when its variable is unset)
+dataset_source() {  # the hub id or file a dataset name stands for: its variable, else the grid's source
   local var
   var="$(dataset_var "$1")"
-  if [ "$1" = alpaca ]; then echo "${ALPACA:-yahma/alpaca-cleaned}"; else echo "${!var:-}"; fi
+  if [ -n "${!var:-}" ]; then echo "${!var}"; else exp "datasets.$1.source"; fi
 }
 
+# require_datasets <names...>: each dataset is in the grid (or named by its variable); local files exist.
 require_datasets() {
   local name source
   for name in "$@"; do
     source="$(dataset_source "$name")"
-    [ -n "$source" ] || require_var "$(dataset_var "$name")" "the $name fine-tuning dataset (hub id or local file)"
     case "$source" in *.jsonl|*.json|*.parquet|*.gz) require_file "$source" "$(dataset_var "$name")" ;; esac
   done
 }
 
 # A stage's output directory is complete when its manifest.json is present; a file output when
-# <file>.manifest.json is.
+# <file>.manifest.json is. dir_pending / file_pending: pending (above) with that test.
 stage_done() { [ -f "$1/manifest.json" ]; }
 file_done() { [ -f "$1.manifest.json" ]; }
+dir_pending() { if stage_done "$1"; then pending "$1" yes; else pending "$1" no; fi; }
+file_pending() { if file_done "$1"; then pending "$1" yes; else pending "$1" no; fi; }
 
 # init_study <model config>: sets MODEL_CONFIG, MODEL, NUM_LAYERS, RESULTS and the stage settings.
 init_study() {
   require_model_config "${1:-}"
+  python -m infra.experiments check "$EXPERIMENTS" > /dev/null || exit 2
   MODEL_CONFIG="$1"
   MODEL="${MODEL_PATH:-$(model_field "$MODEL_CONFIG" hub_id)}"  # MODEL_PATH: a local copy (offline nodes)
   case "$MODEL" in
@@ -75,9 +136,10 @@ init_study() {
   NUM_LAYERS="$(model_field "$MODEL_CONFIG" num_layers)"
   RESULTS="${OUT:-outputs}/$MODEL_CONFIG"
   TASKS="${TASKS:-gsm8k,humaneval,mbpp,xsum}"
+  DEFAULT_RECIPE="$(exp fine_tuning.recipe)"
   read -r -a TASK_DATA_FLAGS <<< "${TASK_DATA:-}"
-  mkdir -p "$RESULTS"
-  echo "[study] $MODEL_CONFIG ($MODEL, $NUM_LAYERS layers) -> $RESULTS"
+  [ "${PLAN:-0}" = 1 ] || mkdir -p "$RESULTS"
+  echo "[study] $MODEL_CONFIG ($MODEL, $NUM_LAYERS layers) -> $RESULTS${PLAN:+ (plan only)}" >&2
 }
 
 amount_flags() {  # 25pct -> --ratio 0.25 ; 2layers -> --n 2
@@ -88,42 +150,55 @@ amount_flags() {  # 25pct -> --ratio 0.25 ; 2layers -> --n 2
   esac
 }
 
-# run_prune <method> <amount>: $RESULTS/pruned/<method>-<amount>/model
+# run_prune <method> <amount> [model dir]: default $RESULTS/pruned/<method>-<amount>/model; the search's
+# tasks are CAL_TASKS.
 run_prune() {
-  local target="$RESULTS/pruned/$1-$2/model"
-  if stage_done "$target"; then echo "[skip] $target"; return; fi
+  local target="${3:-$RESULTS/pruned/$1-$2/model}"
+  dir_pending "$target" || return 0
   # shellcheck disable=SC2046
-  python -m layer_pruner.prune --model "$MODEL" --model_config "$MODEL_CONFIG" --method "$1" $(amount_flags "$2") \
-    --output_dir "$target" --overwrite \
+  stage python -m layer_pruner.prune --model "$MODEL" --model_config "$MODEL_CONFIG" --method "$1" \
+    $(amount_flags "$2") --output_dir "$target" --overwrite \
     --calibration "${CALIBRATION:-openai/gsm8k}" --n_calibration "${N_CALIBRATION:-100}" \
     --tasks "${CAL_TASKS:-gsm8k,humaneval,xsum}" --n_items "${CAL_ITEMS:-100}" \
     --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" "${TASK_DATA_FLAGS[@]}"
 }
 
-# run_eval <run dir> <model> [adapter]: <run dir>/eval (generative, and classification when CLASSIFY=1)
+# run_eval <run dir> <model> [adapter]: <run dir>/eval. Complete when every task of TASKS has its
+# <task>.json (and classification/classification.json with CLASSIFY=1); only the missing tasks are run.
 run_eval() {
-  local target="$1/eval" adapter_flags=()
+  local target="$1/eval" adapter_flags=() missing=() task
   [ -n "${3:-}" ] && adapter_flags=(--adapter "$3")
-  if stage_done "$target"; then echo "[skip] $target"; return; fi
-  python -m eval.generative --model "$2" "${adapter_flags[@]}" --model_config "$MODEL_CONFIG" --tasks "$TASKS" \
-    --max_items "${ITEMS:-1000}" --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" \
-    "${TASK_DATA_FLAGS[@]}" --output_dir "$target.partial"
-  if [ "${CLASSIFY:-1}" = 1 ]; then
-    python -m eval.classification --model "$2" "${adapter_flags[@]}" --limit "${CLS_LIMIT:-0.2}" \
-      ${CLS_TASKS:+--tasks "$CLS_TASKS"} ${CLS_INCLUDE:+--include_path "$CLS_INCLUDE"} \
-      --output_dir "$target.partial/classification"
+  for task in ${TASKS//,/ }; do [ -f "$target/$task.json" ] || missing+=("$task"); done
+  local classify=0
+  [ "${CLASSIFY:-1}" = 1 ] && [ ! -f "$target/classification/classification.json" ] && classify=1
+  if [ ${#missing[@]} = 0 ] && [ $classify = 0 ]; then pending "$target" yes || return 0; fi
+  pending "$target" no || return 0
+  if [ ${#missing[@]} -gt 0 ]; then
+    local tasks
+    tasks="$(IFS=,; echo "${missing[*]}")"
+    stage python -m eval.generative --model "$2" "${adapter_flags[@]}" --model_config "$MODEL_CONFIG" \
+      --tasks "$tasks" ${ITEMS:+--max_items "$ITEMS"} --max_new_tokens "${MAX_NEW_TOKENS:-8192}" \
+      --backend "${BACKEND:-auto}" "${TASK_DATA_FLAGS[@]}" --output_dir "$target"
   fi
-  rm -rf "$target" && mv "$target.partial" "$target"
+  if [ $classify = 1 ]; then
+    stage python -m eval.classification --model "$2" "${adapter_flags[@]}" --limit "${CLS_LIMIT:-0.2}" \
+      ${CLS_TASKS:+--tasks "$CLS_TASKS"} ${CLS_INCLUDE:+--include_path "$CLS_INCLUDE"} \
+      --output_dir "$target/classification"
+  fi
 }
 
-# prepare_data <dataset>: $RESULTS/data/<dataset>.prompts.jsonl (dataset responses kept)
+# prepare_data <dataset>: $RESULTS/data/<dataset>.prompts.jsonl (dataset responses kept), sampled and
+# length-filtered as the grid says.
 prepare_data() {
-  local target="$RESULTS/data/$1.prompts.jsonl"
+  local target="$RESULTS/data/$1.prompts.jsonl" limit hub_config
   require_datasets "$1"
-  if file_done "$target"; then echo "[skip] $target"; return; fi
-  python -m self_generate.prepare --dataset "$(dataset_source "$1")" --output "$target" --name "$1" \
-    --limit "${SFT_LIMIT:-20000}" --max_length "${SFT_MAX_LENGTH:-8192}" --model "$MODEL" \
-    --model_config "$MODEL_CONFIG" --seed 42
+  file_pending "$target" || return 0
+  limit="${SFT_LIMIT:-$(exp "datasets.$1.limit" --optional)}"
+  hub_config="$(exp "datasets.$1.hub_config" --optional)"
+  stage python -m self_generate.prepare --dataset "$(dataset_source "$1")" --output "$target" --name "$1" \
+    ${hub_config:+--hub_config "$hub_config"} ${limit:+--limit "$limit"} \
+    --max_length "${SFT_MAX_LENGTH:-$(exp fine_tuning.max_length)}" --model "$MODEL" \
+    --model_config "$MODEL_CONFIG" --seed "$(exp fine_tuning.seed)"
 }
 
 # self_generate <dataset> [samples]: $RESULTS/data/<dataset>.sgr[<n>].jsonl, the unpruned model's answers
@@ -131,36 +206,68 @@ self_generate() {
   local n="${2:-1}" target="$RESULTS/data/$1.sgr.jsonl"
   [ "$n" != 1 ] && target="$RESULTS/data/$1.sgr$n.jsonl"
   prepare_data "$1"
-  if file_done "$target"; then echo "[skip] $target"; return; fi
-  python -m self_generate.generate --model "$MODEL" --model_config "$MODEL_CONFIG" \
+  file_pending "$target" || return 0
+  stage python -m self_generate.generate --model "$MODEL" --model_config "$MODEL_CONFIG" \
     --prompts "$RESULTS/data/$1.prompts.jsonl" --output "$target" --n "$n" \
     --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}"
 }
 
-# run_recovery <method> <amount> <sft|sgr> <dataset>: fine-tune the pruned model, then evaluate it
-run_recovery() {
-  local pruned="$RESULTS/pruned/$1-$2/model" run="$RESULTS/recovered/$1-$2-$3-$4" data
-  run_prune "$1" "$2"
-  if [ "$3" = sgr ]; then self_generate "$4"; data="$RESULTS/data/$4.sgr.jsonl"
-  else prepare_data "$4"; data="$RESULTS/data/$4.prompts.jsonl"; fi
-  if stage_done "$run/train"; then echo "[skip] $run/train"; else
-    # shellcheck disable=SC2086
-    python -m train.sft --recipe "${RECIPE:-qlora}" --model "$pruned" --model_config "$MODEL_CONFIG" \
-      --data "$data" --output_dir "$run/train" ${TRAIN_FLAGS:-}
+# fine_tune <recipe> <model> <data> <output dir> <dataset>: train.sft for the dataset's epochs
+fine_tune() {
+  dir_pending "$4" || return 0
+  local launcher="python"
+  [ "$1" = full ] && launcher="${FULL_LAUNCH:-python}"
+  # shellcheck disable=SC2086
+  stage $launcher -m train.sft --recipe "$1" --model "$2" --model_config "$MODEL_CONFIG" --data "$3" \
+    --output_dir "$4" --num_train_epochs "$(exp "datasets.$5.epochs")" ${TRAIN_FLAGS:-}
+}
+
+# run_name <method> <amount> <recovery> [recipe]: the results name of a grid point (infra/experiments.py)
+run_name() {
+  local name="$1-$2" recipe="${4:-${RECIPE:-$DEFAULT_RECIPE}}"
+  if [ "$3" != none ]; then
+    name="$name-$3"
+    [ "$recipe" != "$DEFAULT_RECIPE" ] && name="$name-$recipe"
   fi
-  run_eval "$run" "$pruned" "$run/train/adapter"
+  echo "$name"
+}
+
+# eval_trained <run dir> <pruned model> <recipe>: evaluate a fine-tuned run (adapter, or the full model)
+eval_trained() {
+  if [ "$3" = full ]; then run_eval "$1" "$1/train/model"; else run_eval "$1" "$2" "$1/train/adapter"; fi
+}
+
+# run_point <method> <amount> <recovery> [recipe]: one grid point. recovery "none": prune and evaluate;
+# "<sft|sgr>-<dataset>": prune, fine-tune on the dataset's or the unpruned model's responses, evaluate.
+# Sets POINT_NAME, POINT_MODEL and POINT_ADAPTER (empty for a full model) for what follows.
+run_point() {
+  local pruned="$RESULTS/pruned/$1-$2/model" recipe="${4:-${RECIPE:-$DEFAULT_RECIPE}}" run data kind dataset
+  POINT_NAME="$(run_name "$1" "$2" "$3" "$recipe")" POINT_MODEL="$pruned" POINT_ADAPTER=""
+  run_prune "$1" "$2"
+  if [ "$3" = none ]; then run_eval "$RESULTS/pruned/$1-$2" "$pruned"; return; fi
+  kind="${3%%-*}" dataset="${3#*-}"
+  case "$kind" in
+    sgr) self_generate "$dataset"; data="$RESULTS/data/$dataset.sgr.jsonl" ;;
+    sft) prepare_data "$dataset"; data="$RESULTS/data/$dataset.prompts.jsonl" ;;
+    *) die "recovery $3: expected none, sft-<dataset> or sgr-<dataset>" ;;
+  esac
+  run="$RESULTS/recovered/$POINT_NAME"
+  fine_tune "$recipe" "$pruned" "$data" "$run/train" "$dataset"
+  eval_trained "$run" "$pruned" "$recipe"
+  if [ "$recipe" = full ]; then POINT_MODEL="$run/train/model"; else POINT_ADAPTER="$run/train/adapter"; fi
 }
 
 # run_probe <run name> <model> [adapter] [layers]: $RESULTS/probe/<run name>
 run_probe() {
   local target="$RESULTS/probe/$1" adapter_flags=()
   [ -n "${3:-}" ] && adapter_flags=(--adapter "$3")
-  if stage_done "$target"; then echo "[skip] $target"; return; fi
-  python -m analysis.arithmetic_probe --model "$2" "${adapter_flags[@]}" --output_dir "$target" \
+  dir_pending "$target" || return 0
+  stage python -m analysis.arithmetic_probe --model "$2" "${adapter_flags[@]}" --output_dir "$target" \
     --n_items "${PROBE_ITEMS:-200}" ${PROBE_DATA:+--data "$PROBE_DATA"} --ablate_layers "${4:-none}"
 }
 
 # build <artifact names>: the tables and figures, from $RESULTS into $RESULTS/artifacts
 build() {
-  python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts" --only "$1"
+  stage python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts" \
+    --experiments "$EXPERIMENTS" --only "$1"
 }

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-#SBATCH --job-name=table6-ratios
+#SBATCH --job-name=table6
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=72:00:00
-# Table 6 and Figure 6: retention at each pruning amount (2 layers, 10%, 15%, 25%) per method, no recovery.
+#SBATCH --time=168:00:00
+# Table 6 and Figure 6: retention at each pruning amount (2 layers, ~10%, ~15%, 25%) per method after SGR
+# fine-tuning on Dolci; the pruned models without recovery are extra rows.
 #   bash scripts/table6_ratios.sh llama-3.1-8b-instruct
-# Variables: METHODS [reverse bi iterative], AMOUNTS [2layers 10pct 15pct 25pct], and scripts/lib.sh's.
+#   PLAN=1 bash scripts/table6_ratios.sh llama-3.1-8b-instruct   # print the stage commands only
+# Grid: artifacts.table_6 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); scripts/lib.sh's variables.
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 source scripts/lib.sh
 init_study "${1:-${MODEL_CONFIG:-}}"
 
+load_grid table_6
 run_eval "$RESULTS/base" "$MODEL"
-for method in ${METHODS:-reverse bi iterative}; do
-  for amount in ${AMOUNTS:-2layers 10pct 15pct 25pct}; do
-    run_prune "$method" "$amount"
-    run_eval "$RESULTS/pruned/$method-$amount" "$RESULTS/pruned/$method-$amount/model"
+for method in $GRID_METHODS; do
+  for amount in $GRID_AMOUNTS; do
+    for recovery in $GRID_RECOVERIES; do run_point "$method" "$amount" "$recovery"; done
   done
 done
 build table_6,figure_6

@@ -1,34 +1,36 @@
 #!/usr/bin/env bash
 #SBATCH --job-name=upper-bound
-#SBATCH --gres=gpu:1
-#SBATCH --cpus-per-task=8
-#SBATCH --mem=64G
-#SBATCH --time=48:00:00
-# GSM8K upper bound (appendix A.6.2, Figure 11): recover the BI-pruned model on self-generated answers to
-# the GSM8K training questions, one sample per question against eight, and evaluate on GSM8K.
-#   bash scripts/upper_bound.sh llama-3.1-8b-instruct
-# Variables: GSM8K_TRAIN [openai/gsm8k train split via ../shared/data/gsm8k/train.jsonl], METHOD [bi],
-# SAMPLES [1 8], and scripts/lib.sh's.
+#SBATCH --gres=gpu:4
+#SBATCH --cpus-per-task=16
+#SBATCH --mem=256G
+#SBATCH --time=72:00:00
+# GSM8K upper bound (appendix A.6.2, Figure 11): prune by the iterative search scored on GSM8K alone, then
+# fine-tune on the unpruned model's answers to the GSM8K training questions (8 per question, 2 epochs),
+# QLoRA and full fine-tuning, and evaluate on GSM8K test. Full fine-tuning: see FULL_LAUNCH in scripts/lib.sh.
+#   bash scripts/upper_bound.sh qwen2.5-7b-instruct
+#   PLAN=1 bash scripts/upper_bound.sh qwen2.5-7b-instruct   # print the stage commands only
+# Settings: upper_bound of $EXPERIMENTS. Variables: GSM8K_TRAIN (a local copy of the training questions,
+# e.g. ../shared/data/gsm8k/train.jsonl), UPPER_BOUND_TASKS, UPPER_BOUND_SEARCH_TASKS, SAMPLES, RECIPES.
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 source scripts/lib.sh
 init_study "${1:-${MODEL_CONFIG:-}}"
-export GSM8K="${GSM8K_TRAIN:-../shared/data/gsm8k/train.jsonl}"
-case "$GSM8K" in */*) require_file "$GSM8K" "GSM8K training questions; set GSM8K_TRAIN" ;; esac
-TASKS="${UPPER_BOUND_TASKS:-gsm8k}"
-method="${METHOD:-bi}"
+method="$(exp upper_bound.method)" amount="$(exp upper_bound.amount)" dataset="$(exp upper_bound.dataset)"
+samples="${SAMPLES:-$(exp upper_bound.samples)}" recipes="${RECIPES:-$(exp upper_bound.recipes)}"
+search_tasks="${UPPER_BOUND_SEARCH_TASKS:-$(exp upper_bound.search_tasks | tr ' ' ,)}"
+if [ -n "${GSM8K_TRAIN:-}" ]; then export "$(dataset_var "$dataset")=$GSM8K_TRAIN"; fi
+require_datasets "$dataset"
+TASKS="${UPPER_BOUND_TASKS:-$(exp upper_bound.tasks | tr ' ' ,)}" CLASSIFY=0
+pruned="$RESULTS/upper_bound/pruned"
 
 run_eval "$RESULTS/base" "$MODEL"
-run_prune "$method" 25pct
-for n in ${SAMPLES:-1 8}; do
-  self_generate gsm8k "$n"
-  data="$RESULTS/data/gsm8k.sgr.jsonl"; [ "$n" != 1 ] && data="$RESULTS/data/gsm8k.sgr$n.jsonl"
-  run="$RESULTS/upper_bound/sgr-${n}sample"
-  if stage_done "$run/train"; then echo "[skip] $run/train"; else
-    # shellcheck disable=SC2086
-    python -m train.sft --recipe "${RECIPE:-qlora}" --model "$RESULTS/pruned/$method-25pct/model" \
-      --model_config "$MODEL_CONFIG" --data "$data" --output_dir "$run/train" ${TRAIN_FLAGS:-}
-  fi
-  CLASSIFY=0 run_eval "$run" "$RESULTS/pruned/$method-25pct/model" "$run/train/adapter"
+CAL_TASKS="$search_tasks" run_prune "$method" "$amount" "$pruned/model"
+run_eval "$pruned" "$pruned/model"
+self_generate "$dataset" "$samples"
+data="$RESULTS/data/$dataset.sgr.jsonl"; [ "$samples" != 1 ] && data="$RESULTS/data/$dataset.sgr$samples.jsonl"
+for recipe in $recipes; do
+  run="$RESULTS/upper_bound/sgr$samples-$recipe"
+  fine_tune "$recipe" "$pruned/model" "$data" "$run/train" "$dataset"
+  eval_trained "$run" "$pruned/model" "$recipe"
 done
-build table_upper_bound
+build table_upper_bound,figure_11

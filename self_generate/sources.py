@@ -1,7 +1,8 @@
 """Read an instruction dataset into (prompt, response) pairs, whatever its schema.
 
-Schemas: ``alpaca`` (``instruction`` + optional ``input``, ``output``: yahma/alpaca-cleaned), ``messages``
-(a chat list: Dolci and other SFT mixtures; the first user turn and the assistant turn after it), ``gsm8k``
+Schemas: ``alpaca`` (``instruction`` + ``\n`` + optional ``input``, ``output``: yahma/alpaca-cleaned), ``messages``
+(a chat list: Dolci and other SFT mixtures; the last user message and the last assistant message, as the
+original's download_and_filter.py took them), ``gsm8k``
 (``question``, ``answer``) and ``fields`` (any prompt field, with an optional response field). ``auto``
 picks the schema from the first record's keys.
 """
@@ -67,9 +68,9 @@ def extract(
     source_id = record.get("id")
     source_id = None if source_id is None else str(source_id)
     if schema == "alpaca":
-        instruction = _text(_field(record, "instruction", where), f"{where}: instruction").strip()
-        extra = _text(record.get("input"), f"{where}: input").strip()
-        prompt = f"{instruction}\n\n{extra}" if extra else instruction
+        instruction = _text(_field(record, "instruction", where), f"{where}: instruction")
+        extra = _text(record.get("input"), f"{where}: input")
+        prompt = f"{instruction}\n{extra}" if extra else instruction
         response = _text(_field(record, "output", where), f"{where}: output")
     elif schema == "messages":
         messages = _field(record, "messages", where)
@@ -79,11 +80,10 @@ def extract(
         for position, message in enumerate(messages):
             if not isinstance(message, dict) or "role" not in message:
                 raise ConfigError(f"{where}: messages[{position}] has no 'role'")
-            if message["role"] == "user" and not prompt:
+            if message["role"] == "user":
                 prompt = _text(message.get("content"), f"{where}: messages[{position}]")
-            elif message["role"] == "assistant" and prompt and response is None:
-                response = _text(message.get("content"), f"{where}: messages[{position}]")
-                break
+            elif message["role"] == "assistant":
+                response = _text(message.get("content"), f"{where}: messages[{position}]") or None
     elif schema == "gsm8k":
         prompt = _text(_field(record, "question", where), f"{where}: question")
         response = _text(_field(record, "answer", where), f"{where}: answer")

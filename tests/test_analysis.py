@@ -163,11 +163,47 @@ def test_every_artifact_builds_from_fixture_results(tmp_path):
             assert sorted(p.rsplit(".", 1)[1] for p in paths) == ["pdf", "png"]
     # Table 1: BI at 25% keeps 45% of the generative scores and 1 - 0.55/4 of the classification ones.
     rows = list(csv.DictReader(open(tmp_path / "artifacts" / "table_1.csv")))
-    bi = next(row for row in rows if row["run"] == "Block influence 25%")
+    bi = next(row for row in rows if row["run"] == "Block influence 25% (no recovery)")
     assert float(bi["gsm8k"]) == pytest.approx(round(BASE["gsm8k"] * 0.45, 4) / BASE["gsm8k"], abs=1e-6)
     assert float(bi["classification_mean"]) == pytest.approx(1 - 0.55 / 4, abs=1e-3)
+    # Table 1's rows are the grid's: each method after Alpaca SFT, the unrecovered models as extras.
+    assert [row["run"] for row in rows] == [
+        f"{label} 25%{suffix}"
+        for label in ("Reverse-order", "Block influence", "Iterative")
+        for suffix in (" (no recovery)", " + SFT (alpaca)")
+    ]
     assert "Iterative 25% + SGR (dolci)" in (tmp_path / "artifacts" / "table_2.md").read_text()
+    table_4 = [row["run"] for row in csv.DictReader(open(tmp_path / "artifacts" / "table_4.csv"))]
+    assert table_4 == [
+        f"{label} 25% + SGR (dolci) [{recipe}]"
+        for label in ("Block influence", "Reverse-order")
+        for recipe in ("QLoRA", "LoRA")
+    ]
+    table_6 = [row["run"] for row in csv.DictReader(open(tmp_path / "artifacts" / "table_6.csv"))]
+    assert len(table_6) == 3 * 4 * 2 and "Iterative 15% + SGR (dolci)" in table_6
+    assert "SFT (alpaca)" not in " ".join(table_6)  # Table 6 is SGR (Dolci) at each amount
     assert r"\toprule" in (tmp_path / "artifacts" / "table_6.tex").read_text()
+
+
+def test_figure_7_averages_over_models(tmp_path):
+    trees = [write_fixture_results(tmp_path / name, seed) for seed, name in enumerate(("llama", "qwen"))]
+    assert (
+        build_main(
+            [
+                "--cross_model",
+                ",".join(map(str, trees)),
+                "--output_dir",
+                str(tmp_path / "all"),
+                "--only",
+                "figure_7",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "all" / "figure_7.png").stat().st_size > 10_000
+    with pytest.raises(SystemExit) as exit_info:  # tables are per model
+        build_main(["--cross_model", str(trees[0]), "--output_dir", str(tmp_path), "--only", "table_1"])
+    assert exit_info.value.code == 2
 
 
 def test_build_artifacts_names_what_is_missing(tmp_path, capsys):

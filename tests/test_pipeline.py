@@ -41,13 +41,18 @@ def run_script(
         ),
         (
             ["scripts/table2_recovery.sh", "tiny-llama"],
-            {"DATASETS": "dolci", "MODEL_PATH": "{model}"},
-            "set DOLCI",
+            {"DOLCI": "/nope/dolci.jsonl", "MODEL_PATH": "{model}"},
+            "missing input /nope/dolci.jsonl (DOLCI)",
         ),
         (
-            ["scripts/figure12_full_ft.sh", "tiny-llama"],
-            {"DATASET": "mine", "MINE": "/nope/data.jsonl", "MODEL_PATH": "{model}"},
-            "missing input /nope/data.jsonl",
+            ["scripts/figure8_code.sh", "tiny-llama"],
+            {"RECOVERIES": "sgr-mine", "MINE": "/nope/data.jsonl", "MODEL_PATH": "{model}"},
+            "no key 'datasets.mine.epochs'",
+        ),
+        (
+            ["scripts/table4_lora.sh", "tiny-llama"],
+            {"RECOVERIES": "rl-alpaca", "MODEL_PATH": "{model}"},
+            "recovery rl-alpaca: expected none, sft-<dataset> or sgr-<dataset>",
         ),
         (
             ["scripts/upper_bound.sh", "tiny-llama"],
@@ -66,8 +71,9 @@ def test_scripts_fail_fast_naming_the_problem(args, env, message, tiny_models, t
 
 @pytest.mark.slow
 def test_reduced_toy_study_runs_every_stage(tmp_path):
-    """The README's main command at toy-of-toy scale: every method, both recoveries, QLoRA and full, the
-    sweep, the probe, the profile, and every artifact."""
+    """The README's main command at toy-of-toy scale, narrowed to one method: both recoveries, QLoRA, LoRA
+    and full fine-tuning, two pruning amounts, the upper bound, the sweep, the probe, the profile, and every
+    artifact of the toy grid (configs/experiments/toy.yaml)."""
     env = {
         "OUT": str(tmp_path / "out"),
         "LPR_CACHE": str(tmp_path / "cache"),
@@ -79,35 +85,37 @@ def test_reduced_toy_study_runs_every_stage(tmp_path):
         "SFT_LIMIT": "12",
         "PROBE_ITEMS": "8",
         "MAX_NEW_TOKENS": "8",
-        "TOY_METHODS": "bi",
-        "TOY_AMOUNTS": "1layers",
-        "TOY_SAMPLES": "2",
+        "METHODS": "bi",
+        "AMOUNTS": "1layers 25pct",
+        "SAMPLES": "2",
         "TRAIN_FLAGS": "--max_steps 2 --eval_steps 1 --save_steps 1 --num_train_epochs 1",
     }
     result = run_script(["scripts/toy_study.sh"], env, timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "out" / "toy-llama"
-    for method in ("reverse", "bi", "angular", "iterative"):
-        plan = json.loads((results / "pruned" / f"{method}-25pct" / "model" / "plan.json").read_text())
-        assert plan["method"] == method and len(plan["removed_layers"]) == 2
-        assert (results / "pruned" / f"{method}-25pct" / "eval" / "manifest.json").is_file()
-    for recovery in ("sft", "sgr"):
-        run = results / "recovered" / f"bi-25pct-{recovery}-toy"
-        assert (run / "train" / "adapter" / "adapter_config.json").is_file()
-        assert (run / "eval" / "toy_arithmetic.json").is_file()
-    assert (results / "full_ft" / "full" / "train" / "model" / "config.json").is_file()
+    for amount, removed in (("25pct", 2), ("1layers", 1)):
+        plan = json.loads((results / "pruned" / f"bi-{amount}" / "model" / "plan.json").read_text())
+        assert plan["method"] == "bi" and len(plan["removed_layers"]) == removed
+        assert (results / "pruned" / f"bi-{amount}" / "eval" / "toy_arithmetic.json").is_file()
+    for run in ("bi-25pct-sft-toy", "bi-25pct-sgr-toy", "bi-25pct-sgr-toy-lora", "bi-1layers-sgr-toy"):
+        assert (results / "recovered" / run / "train" / "adapter" / "adapter_config.json").is_file(), run
+        assert (results / "recovered" / run / "eval" / "toy_arithmetic.json").is_file(), run
+    assert (results / "recovered" / "bi-25pct-sgr-toy-full" / "train" / "model" / "config.json").is_file()
+    upper = json.loads((results / "upper_bound" / "pruned" / "model" / "plan.json").read_text())
+    assert upper["method"] == "iterative"
+    assert (results / "upper_bound" / "sgr2-full" / "eval" / "toy_arithmetic.json").is_file()
     assert len(list((results / "sweep").glob("layer_*.json"))) == 7
     report = json.loads((results / "artifacts" / "artifacts.json").read_text())
-    # A 30-step toy model can score 0 on every generative task; retention (Figure 6) is then undefined, and
-    # the build must say so rather than draw it. Every other artifact builds.
+    # A 30-step toy model can score 0 on every generative task; retention against the pruning amount
+    # (Figures 6 and 14) is then undefined, and the build must say so rather than draw it.
     summaries = [p for p in (results / "base" / "eval").glob("toy_*.json") if "." not in p.stem]
     baseline = [json.loads(p.read_text())["score"] for p in summaries]
     assert len(baseline) == 3
-    expected_missing = {"figure_6"} if not any(baseline) else set()
+    expected_missing = {"figure_6", "figure_14"} if not any(baseline) else set()
     assert set(report["missing"]) == expected_missing, report["missing"]
-    if expected_missing:
-        assert "scores 0 on every task" in str(report["missing"]["figure_6"])
-    assert "table_1" in report["built"] and "figure_3" in report["built"]
+    for name in expected_missing:
+        assert "scores 0 on every task" in str(report["missing"][name])
+    assert {"table_1", "table_4", "figure_3", "figure_11", "figure_12"} <= set(report["built"])
     # A rerun finds every stage complete and skips it.
     again = run_script(["scripts/toy_study.sh"], env, timeout=600)
     assert again.returncode == 0 and "[skip]" in again.stdout

@@ -56,3 +56,19 @@ def test_flags_cited_for_prune_exist():
     for command in re.findall(r"python -m layer_pruner\.prune (.*?)(?:\n(?!\s)|$)", README, flags=re.S):
         for flag in re.findall(r"--(\w+)", command):
             assert flag in fields, flag
+
+
+def test_gpu_hours_table_is_what_the_command_prints():
+    """The README's runs and A100-hour table is the estimator's output for Llama, not typed by hand."""
+    import subprocess
+    import sys
+
+    table = subprocess.run(
+        [sys.executable, "-m", "infra.gpu_hours", "--model_config", "llama-3.1-8b-instruct"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert table.startswith("| script | runs |")
+    assert table in README

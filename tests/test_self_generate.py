@@ -44,7 +44,8 @@ def test_prepare_alpaca_strips_nul_counts_skips_and_keeps_dataset_response(
     )
     rows = load_jsonl(output)
     assert [r["id"] for r in rows] == ["alpaca/0", "alpaca/1"]
-    assert rows[0]["prompt"] == "Add the numbers.\n\n2 and 3" and rows[0]["response"] == "5"
+    # instruction + "\n" + input, as the original's download_and_filter.py joined them
+    assert rows[0]["prompt"] == "Add the numbers.\n2 and 3" and rows[0]["response"] == "5"
     assert rows[1]["prompt"] == "Say hi." and rows[1]["response"] == "Hi!"
     assert counts == {
         "records": 4,
@@ -78,11 +79,12 @@ def test_prepare_messages_and_custom_fields(tmp_path):
         )
     )
     rows = load_jsonl(tmp_path / "d.jsonl")
+    # The last user message and the last assistant message, as the original took a Dolci conversation.
     assert rows == [
         {
             "id": "dolci/0",
-            "prompt": "Capital of France?",
-            "response": "Paris.",
+            "prompt": "And Italy?",
+            "response": "Rome.",
             "source_index": 0,
             "source_id": "d-1",
         }

@@ -73,39 +73,48 @@ def _write_items(path: Path, pass_rate: float, rng: random.Random, code: bool) -
     path.write_text("\n".join(lines) + "\n")
 
 
+def _write_training(run: Path, offset: float) -> None:
+    metrics = [{"step": 0, "eval_loss": 2.5, "eval_perplexity": 12.18}]
+    for step in range(1, 41):
+        loss = 1.2 + 1.3 * 0.92**step + offset
+        metrics.append({"step": step, "train_loss": loss + 0.05})
+        if step % 10 == 0:
+            metrics.append({"step": step, "eval_loss": loss, "eval_perplexity": 2.718281828**loss})
+    path = run / "train" / "metrics.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(m) + "\n" for m in metrics))
+
+
 def write_fixture_results(root: Path, seed: int = 0) -> Path:
+    """Every run of the paper's grid (configs/experiments/paper.yaml), in the layout the scripts write."""
     rng = random.Random(seed)
     _write_eval(root / "base" / "eval", 1.0, 1.0, rng)
     for method, generative in (("reverse", 0.30), ("bi", 0.45), ("iterative", 0.55)):
-        for amount, scale in (("2layers", 0.5), ("10pct", 0.6), ("25pct", 1.0)):
+        for amount, scale in (("2layers", 0.5), ("10pct", 0.6), ("15pct", 0.8), ("25pct", 1.0)):
             factor = 1 - (1 - generative) * scale
             run = root / "pruned" / f"{method}-{amount}"
             _write_eval(run / "eval", factor, 1 - (1 - factor) / 4, rng)
             _write_json(run / "model" / "plan.json", {"num_layers": 32, "method": method})
-        for data in ("alpaca", "dolci"):
-            for recovery, gain in (("sft", 0.15), ("sgr", 0.30)):
-                name = f"{method}-25pct-{recovery}-{data}"
-                _write_eval(root / "recovered" / name / "eval", generative + gain, 0.95, rng)
-                metrics = [{"step": 0, "eval_loss": 2.5, "eval_perplexity": 12.18}]
-                for step in range(1, 41):
-                    loss = 1.2 + 1.3 * 0.92**step + (0.2 if recovery == "sft" else 0.0)
-                    metrics.append({"step": step, "train_loss": loss + 0.05})
-                    if step % 10 == 0:
-                        metrics.append(
-                            {"step": step, "eval_loss": loss, "eval_perplexity": 2.718281828**loss}
+            for data in ("alpaca", "dolci"):
+                for recovery, gain in (("sft", 0.15), ("sgr", 0.30)):
+                    if data == "alpaca" and amount != "25pct":
+                        continue
+                    name = f"{method}-{amount}-{recovery}-{data}"
+                    _write_eval(root / "recovered" / name / "eval", min(1.0, factor + gain), 0.95, rng)
+                    _write_training(root / "recovered" / name, 0.2 if recovery == "sft" else 0.0)
+                    if amount == "25pct" and recovery == "sgr" and data == "dolci":
+                        _write_json(
+                            root / "probe" / name / "arithmetic_probe.json",
+                            {
+                                "n_items": 200,
+                                "baseline": {"accuracy": 0.2 + gain, "mean_logprob": -1.5},
+                                "layers": [],
+                            },
                         )
-                path = root / "recovered" / name / "train" / "metrics.jsonl"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text("".join(json.dumps(m) + "\n" for m in metrics))
-                if data == "alpaca":
-                    _write_json(
-                        root / "probe" / name / "arithmetic_probe.json",
-                        {
-                            "n_items": 200,
-                            "baseline": {"accuracy": 0.2 + gain, "mean_logprob": -1.5},
-                            "layers": [],
-                        },
-                    )
+        for recipe, delta in (("lora", 0.02), ("full", 0.05)):
+            name = f"{method}-25pct-sgr-dolci-{recipe}"
+            _write_eval(root / "recovered" / name / "eval", generative + 0.30 + delta, 0.95, rng)
+            _write_training(root / "recovered" / name, -0.1)
         _write_json(
             root / "probe" / f"{method}-25pct" / "arithmetic_probe.json",
             {"n_items": 200, "baseline": {"accuracy": 0.15, "mean_logprob": -2.5}, "layers": []},
@@ -147,16 +156,6 @@ def write_fixture_results(root: Path, seed: int = 0) -> Path:
             "block_influence": [0.5, 0.2, 0.1, 0.07, 0.05, 0.04, 0.06, 0.3],
         },
     )
-    for name, factor in (("sgr-1sample", 0.7), ("sgr-8samples", 0.85)):
+    for name, factor in (("pruned", 0.4), ("sgr8-qlora", 0.8), ("sgr8-full", 0.9)):
         _write_eval(root / "upper_bound" / name / "eval", factor, 1.0, rng)
-    for name, offset in (("qlora", 0.0), ("full", -0.2)):
-        path = root / "full_ft" / name / "train" / "metrics.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "".join(
-                json.dumps({"step": s, "eval_perplexity": 2.718281828 ** (1.5 + offset + 1.0 * 0.9**s)})
-                + "\n"
-                for s in range(0, 50, 10)
-            )
-        )
     return root

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+#SBATCH --job-name=table4
+#SBATCH --gres=gpu:1
+#SBATCH --cpus-per-task=8
+#SBATCH --mem=64G
+#SBATCH --time=96:00:00
+# Table 4: QLoRA against LoRA (unquantized) recovery of the BI- and reverse-pruned models, SGR on Dolci.
+#   bash scripts/table4_lora.sh llama-3.1-8b-instruct
+#   PLAN=1 bash scripts/table4_lora.sh llama-3.1-8b-instruct   # print the stage commands only
+# Grid: artifacts.table_4 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES, RECIPES override it).
+set -euo pipefail
+cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
+source scripts/lib.sh
+init_study "${1:-${MODEL_CONFIG:-}}"
+
+load_grid table_4
+run_eval "$RESULTS/base" "$MODEL"
+for method in $GRID_METHODS; do
+  for amount in $GRID_AMOUNTS; do
+    for recovery in $GRID_RECOVERIES; do
+      for recipe in $GRID_RECIPES; do run_point "$method" "$amount" "$recovery" "$recipe"; done
+    done
+  done
+done
+build table_4

@@ -1,0 +1,187 @@
+"""``PLAN=1 bash scripts/<artifact>.sh <model>``: the stage commands each paper script runs, read from the
+experiment grid (configs/experiments/paper.yaml), printed in order without running anything."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.config import load_yaml
+from infra.experiments import load_experiments
+from infra.model_spec import load_model_spec
+from infra.paths import REPO_ROOT
+
+SCRIPTS = sorted(
+    p.name
+    for p in (REPO_ROOT / "scripts").glob("*.sh")
+    if p.name not in {"lib.sh", "lock_env.sh", "run_tests.sh", "setup_env.sh", "toy_study.sh"}
+)
+
+
+def plan(script: str, model: str, out: Path, **env: str) -> list[list[str]]:
+    """The stage commands of a script as argument lists; "[skip] <path>" lines as ["[skip]", path]."""
+    result = subprocess.run(
+        ["bash", f"scripts/{script}", model],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PLAN": "1", "OUT": str(out), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return [shlex.split(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def flag(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def stages(commands: list[list[str]], module: str) -> list[list[str]]:
+    return [c for c in commands if c[:3] == ["python", "-m", module]]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_plan_runs_nothing(script, tmp_path):
+    commands = plan(script, "llama-3.1-8b-instruct", tmp_path / "out")
+    assert commands and all(c[0] in {"python", "[skip]"} for c in commands), commands[:3]
+    assert commands[-1][:3] == ["python", "-m", "analysis.build_artifacts"]
+    assert not (tmp_path / "out").exists()  # nothing was run or written
+
+
+def test_table_1_fine_tunes_each_method_on_alpaca_for_two_epochs(tmp_path):
+    commands = plan("table1_pruning.sh", "llama-3.1-8b-instruct", tmp_path)
+    runs = {Path(flag(c, "--output_dir")).parent.name: c for c in stages(commands, "train.sft")}
+    assert set(runs) == {f"{m}-25pct-sft-alpaca" for m in ("reverse", "bi", "iterative")}
+    for method in ("reverse", "bi"):
+        train = runs[f"{method}-25pct-sft-alpaca"]
+        assert flag(train, "--num_train_epochs") == "2" and flag(train, "--recipe") == "qlora"
+        assert flag(train, "--model").endswith(f"pruned/{method}-25pct/model")
+        assert flag(train, "--data").endswith("data/alpaca.prompts.jsonl")  # the dataset's responses
+    (prepare,) = stages(commands, "self_generate.prepare")
+    assert flag(prepare, "--dataset") == "yahma/alpaca-cleaned"
+    # Each pruned model is evaluated on its own (an extra row) and after fine-tuning.
+    evals = {Path(flag(c, "--output_dir")).parent.name for c in stages(commands, "eval.generative")}
+    assert evals == {"base"} | {
+        f"{m}-25pct{s}" for m in ("reverse", "bi", "iterative") for s in ("", "-sft-alpaca")
+    }
+
+
+def test_table_2_budgets_dolci_one_epoch_on_90k_rows_and_alpaca_two(tmp_path):
+    commands = plan("table2_recovery.sh", "llama-3.1-8b-instruct", tmp_path)
+    prepares = {flag(c, "--name"): c for c in stages(commands, "self_generate.prepare")}
+    assert flag(prepares["dolci"], "--dataset") == "allenai/Dolci-Instruct-SFT"
+    held_out = load_yaml(REPO_ROOT / "configs" / "train" / "qlora.yaml")["eval_fraction"]
+    assert int(flag(prepares["dolci"], "--limit")) * (1 - held_out) == 90_000
+    assert flag(prepares["dolci"], "--max_length") == "8000"
+    epochs = {}
+    for train in stages(commands, "train.sft"):
+        data = Path(flag(train, "--data")).name.split(".")[0]
+        epochs.setdefault(data, set()).add(flag(train, "--num_train_epochs"))
+    assert epochs == {"dolci": {"1"}, "alpaca": {"2"}}
+    assert len(stages(commands, "train.sft")) == 3 * 2 * 2  # methods x datasets x {SFT, SGR}
+    generated = stages(commands, "self_generate.generate")
+    assert sorted(Path(flag(c, "--output")).name for c in generated) == [
+        "alpaca.sgr.jsonl",
+        "dolci.sgr.jsonl",
+    ]
+
+
+def test_table_6_runs_sgr_fine_tuning_at_every_ratio(tmp_path):
+    commands = plan("table6_ratios.sh", "llama-3.1-8b-instruct", tmp_path)
+    trained = {Path(flag(c, "--output_dir")).parent.name for c in stages(commands, "train.sft")}
+    grid = load_experiments().grid("table_6")
+    assert trained == {
+        f"{m}-{a}-sgr-dolci"
+        for m in ("reverse", "bi", "iterative")
+        for a in ("2layers", "10pct", "15pct", "25pct")
+    }
+    assert grid.amounts == ("2layers", "10pct", "15pct", "25pct")
+    for train in stages(commands, "train.sft"):
+        assert flag(train, "--data").endswith("data/dolci.sgr.jsonl")
+
+
+def test_table_4_and_figure_12_compare_recipes(tmp_path):
+    table_4 = plan("table4_lora.sh", "llama-3.1-8b-instruct", tmp_path)
+    recipes = {
+        Path(flag(c, "--output_dir")).parent.name: flag(c, "--recipe") for c in stages(table_4, "train.sft")
+    }
+    assert recipes == {
+        "bi-25pct-sgr-dolci": "qlora",
+        "bi-25pct-sgr-dolci-lora": "lora",
+        "reverse-25pct-sgr-dolci": "qlora",
+        "reverse-25pct-sgr-dolci-lora": "lora",
+    }
+    figure_12 = plan("figure12_full_ft.sh", "qwen2.5-7b-instruct", tmp_path)
+    (prune,) = stages(figure_12, "layer_pruner.prune")
+    assert flag(prune, "--method") == "iterative" and flag(prune, "--ratio") == "0.25"
+    full = next(c for c in stages(figure_12, "train.sft") if flag(c, "--recipe") == "full")
+    assert flag(full, "--data").endswith("dolci.sgr.jsonl")
+    evals = stages(figure_12, "eval.generative")
+    assert {flag(c, "--tasks") for c in evals} == {"gsm8k"}
+    assert any(flag(c, "--model").endswith("sgr-dolci-full/train/model") for c in evals)
+
+
+def test_upper_bound_searches_on_gsm8k_and_trains_on_eight_answers(tmp_path):
+    commands = plan("upper_bound.sh", "qwen2.5-7b-instruct", tmp_path)
+    (prune,) = stages(commands, "layer_pruner.prune")
+    assert flag(prune, "--method") == "iterative" and flag(prune, "--tasks") == "gsm8k"
+    assert flag(prune, "--ratio") == "0.25"  # 7 of Qwen's 28 layers
+    (prepare,) = stages(commands, "self_generate.prepare")
+    assert flag(prepare, "--dataset") == "openai/gsm8k" and flag(prepare, "--hub_config") == "main"
+    (generate,) = stages(commands, "self_generate.generate")
+    assert flag(generate, "--n") == "8"
+    trains = stages(commands, "train.sft")
+    assert sorted(flag(c, "--recipe") for c in trains) == ["full", "qlora"]
+    assert {flag(c, "--num_train_epochs") for c in trains} == {"2"}
+    assert {flag(c, "--tasks") for c in stages(commands, "eval.generative")} == {"gsm8k"}
+
+
+@pytest.mark.parametrize("model", ["llama-3.1-8b-instruct", "gemma-2-2b-it", "qwen2.5-7b-instruct"])
+def test_sweep_covers_layers_one_to_l_minus_one(model, tmp_path):
+    commands = plan("figures1-4_sweep.sh", model, tmp_path)
+    (sweep,) = stages(commands, "layer_pruner.sweep")
+    layers = [int(x) for x in flag(sweep, "--layers").split(",")]
+    num_layers = load_model_spec(model).num_layers
+    assert layers == list(range(1, num_layers))
+    assert len(layers) == {"llama-3.1-8b-instruct": 31, "gemma-2-2b-it": 25, "qwen2.5-7b-instruct": 27}[model]
+    task = plan("figures1-4_sweep.sh", model, tmp_path, SLURM_ARRAY_TASK_ID="7")
+    assert [flag(c, "--layers") for c in stages(task, "layer_pruner.sweep")] == ["7"]
+    assert len(task) == 1  # an array task scores its layer and stops
+
+
+def test_plan_marks_complete_stages_as_skipped(tmp_path):
+    results = tmp_path / "llama-3.1-8b-instruct"
+    (results / "pruned" / "bi-25pct" / "model").mkdir(parents=True)
+    (results / "pruned" / "bi-25pct" / "model" / "manifest.json").write_text("{}")
+    (results / "base" / "eval" / "classification").mkdir(parents=True)
+    for task in ("gsm8k", "humaneval", "mbpp"):
+        (results / "base" / "eval" / f"{task}.json").write_text("{}")
+    commands = plan("table1_pruning.sh", "llama-3.1-8b-instruct", tmp_path)
+    assert ["[skip]", str(results / "pruned" / "bi-25pct" / "model")] in commands
+    # Only what is missing of the base evaluation is planned: xsum and the classification tasks.
+    base = [c for c in stages(commands, "eval.generative") if flag(c, "--output_dir").endswith("base/eval")]
+    assert [flag(c, "--tasks") for c in base] == ["xsum"]
+    assert not [c for c in stages(commands, "layer_pruner.prune") if flag(c, "--method") == "bi"]
+
+
+def test_experiment_grid_errors_name_the_key(tmp_path):
+    bad = tmp_path / "grid.yaml"
+    bad.write_text(
+        "datasets: {alpaca: {source: yahma/alpaca-cleaned, epochs: 2}}\n"
+        "artifacts: {table_1: {methods: [bi], amounts: [25pct], recoveries: [sft-dolci]}}\n"
+    )
+    result = subprocess.run(
+        ["bash", "scripts/table1_pruning.sh", "llama-3.1-8b-instruct"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PLAN": "1", "OUT": str(tmp_path), "EXPERIMENTS": str(bad)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert (
+        f"{bad}: key 'artifacts.table_1.recoveries': dataset 'dolci' is not under 'datasets'" in result.stderr
+    )
