@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.layout import RECIPE_LABELS, ResultsLayout, RunName
-from eval.retention import load_scores, render, retention_rows
+from eval.retention import caption, load_scores, render, retention_rows
 from infra.experiments import Experiments
 from infra.files import atomic_write_text
 from infra.task_registry import registry
@@ -33,9 +33,9 @@ def _sort_key(run: RunName) -> tuple:
     return (method, not run.is_percent, run.amount_value, run.data or "", run.recovery or "")
 
 
-def _write(columns: list[str], rows: list[dict], output: Path) -> list[Path]:
+def _write(columns: list[str], rows: list[dict], output: Path, caption_text: str | None = None) -> list[Path]:
     written = []
-    for suffix, text in render(columns, rows).items():
+    for suffix, text in render(columns, rows, caption_text).items():
         written.append(atomic_write_text(output.with_suffix(suffix), text))
     return written
 
@@ -54,7 +54,7 @@ def grid_scores(
     grid = experiments.grid(artifact)
     recovered = any(r.kind for r in grid.recoveries)
     default = RECIPE_LABELS.get(experiments.recipe, experiments.recipe)
-    rows = {}
+    rows, directories = {}, {}
     for run, directory in layout.grid_runs(grid.run_names(experiments.recipe)).items():
         label = run.label
         if run.recovery is None and recovered:
@@ -62,7 +62,8 @@ def grid_scores(
         elif run.recovery and len(grid.recipes) > 1 and run.recipe is None:
             label += f" [{default}]"
         rows[label] = load_scores(directory / "eval")
-    return rows
+        directories[label] = directory / "eval"
+    return rows, directories
 
 
 def _grid_table(
@@ -70,14 +71,14 @@ def _grid_table(
 ) -> list[Path]:
     layout = ResultsLayout(results)
     baseline = _baseline(layout)
-    runs = grid_scores(layout, experiments, artifact)
+    runs, directories = grid_scores(layout, experiments, artifact)
     if not runs:
         names = experiments.grid(artifact).run_names(experiments.recipe)
         raise MissingInputs(
             f"{layout.root}: none of the runs of {artifact} ({', '.join(names)}) has an eval/"
         )
-    columns, rows = retention_rows(baseline, runs)
-    return _write(columns, rows, Path(output))
+    columns, rows = retention_rows(baseline, runs, layout.base_eval, directories)
+    return _write(columns, rows, Path(output), caption(layout.base_eval))
 
 
 def table_pruning(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
@@ -110,13 +111,14 @@ def table_upper_bound(results: str | Path, output: str | Path, experiments: Expe
     (GSM8K; the toy arithmetic task in the toy study)."""
     layout = ResultsLayout(results)
     baseline = _baseline(layout)
-    runs = {
-        name: load_scores(path / "eval")
+    directories = {
+        name: path / "eval"
         for name, path in layout.subruns("upper_bound").items()
         if (path / "eval").is_dir()
     }
-    if not runs:
+    if not directories:
         raise MissingInputs(f"{layout.root / 'upper_bound'}/<name>/eval")
+    runs = {name: load_scores(directory) for name, directory in directories.items()}
     math = {k: v for k, v in baseline.items() if k in registry().of_kind("math")}
-    columns, rows = retention_rows(math, runs)
-    return _write(columns, rows, Path(output))
+    columns, rows = retention_rows(math, runs, layout.base_eval, directories)
+    return _write(columns, rows, Path(output), caption(layout.base_eval))

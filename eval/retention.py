@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eval.bootstrap import RESAMPLES, item_scores
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_text, read_json
 from infra.task_registry import registry
@@ -53,21 +54,43 @@ def load_scores(results_dir: str | Path) -> dict[str, float]:
 
 
 def retention_rows(
-    baseline: dict[str, float], runs: dict[str, dict[str, float]]
+    baseline: dict[str, float],
+    runs: dict[str, dict[str, float]],
+    baseline_dir: str | Path | None = None,
+    run_dirs: dict[str, str | Path] | None = None,
 ) -> tuple[list[str], list[dict]]:
-    """One row per run: per-task retention, the classification mean and the generative mean."""
+    """One row per run: per-task retention, the classification mean and the generative mean.
+
+    With the results directories (``baseline_dir``, ``run_dirs`` by run name), each generative cell also gets
+    its bootstrap 95% interval over items (``row["ci"][column] = (low, high)``, :mod:`eval.bootstrap`)."""
+    from eval.bootstrap import mean_retention_ci, retention_ci
+
     tasks = [t for t in (*CLASSIFICATION_TASKS, *GENERATIVE_TASKS) if t in baseline]
+    base_items = (
+        {t: item_scores(baseline_dir, t) for t in GENERATIVE_TASKS if t in tasks} if baseline_dir else {}
+    )
     rows = []
     for name, scores in runs.items():
-        row: dict[str, float | str | None] = {"run": name}
+        row: dict = {"run": name, "ci": {}}
+        run_dir = (run_dirs or {}).get(name)
+        pairs = []
         for task in tasks:
             row[task] = scores[task] / baseline[task] if task in scores and baseline[task] else None
+            base, run = (
+                base_items.get(task),
+                item_scores(run_dir, task) if run_dir and task in base_items else None,
+            )
+            if row[task] is not None and base and run:
+                row["ci"][task] = retention_ci(base, run)
+                pairs.append((base, run))
         for group, members in (
             ("classification_mean", CLASSIFICATION_TASKS),
             ("generative_mean", GENERATIVE_TASKS),
         ):
             values = [row[t] for t in members if t in tasks and row[t] is not None]
             row[group] = sum(values) / len(values) if values else None
+        if pairs and len(pairs) == len([t for t in GENERATIVE_TASKS if t in tasks and row[t] is not None]):
+            row["ci"]["generative_mean"] = mean_retention_ci(pairs)
         rows.append(row)
     groups = [
         group
@@ -81,15 +104,35 @@ def retention_rows(
     return columns, rows
 
 
-def _cell(value, percent: bool = True) -> str:
+def _cell(value, interval: tuple[float, float] | None = None) -> str:
     if value is None:
         return "–"
-    return f"{100 * value:.1f}" if percent else str(value)
+    if interval is None:
+        return f"{100 * value:.1f}"
+    return f"{100 * value:.1f} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
 
 
-def render(columns: list[str], rows: list[dict]) -> dict[str, str]:
+def caption(base_dir: str | Path | None, seeds: str = "generation seed 0") -> str:
+    """What a retention table's cells are, with the items per task and the seeds."""
+    counts = []
+    for task in GENERATIVE_TASKS:
+        items = item_scores(base_dir, task) if base_dir else None
+        if items:
+            counts.append(f"{LABELS.get(task, task)} {len(items)}")
+    text = "Retention (%) = score / unpruned score"
+    if counts:
+        text += (
+            f"; [95% bootstrap interval over items, {RESAMPLES} resamples, paired by item where both runs scored the same items]; "
+            f"items per task: {', '.join(counts)}; {seeds}"
+        )
+    return text + "."
+
+
+def render(columns: list[str], rows: list[dict], caption_text: str | None = None) -> dict[str, str]:
     header = [LABELS.get(c, c.replace("_", " ").title()) if c != "run" else "Run" for c in columns]
     markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    if caption_text:
+        markdown = [caption_text, "", *markdown]
     latex = [
         r"\begin{tabular}{l" + "r" * (len(columns) - 1) + "}",
         r"\toprule",
@@ -98,13 +141,20 @@ def render(columns: list[str], rows: list[dict]) -> dict[str, str]:
     ]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(columns)
+    with_ci = [c for c in columns[1:] if any(c in row.get("ci", {}) for row in rows)]
+    writer.writerow(columns + [f"{c}_{end}" for c in with_ci for end in ("low", "high")])
     for row in rows:
-        cells = [str(row["run"])] + [_cell(row[c]) for c in columns[1:]]
+        intervals = row.get("ci", {})
+        cells = [str(row["run"])] + [_cell(row[c], intervals.get(c)) for c in columns[1:]]
         markdown.append("| " + " | ".join(cells) + " |")
         latex.append(" & ".join(c.replace("_", r"\_").replace("%", r"\%") for c in cells) + r" \\")
-        writer.writerow([row["run"]] + ["" if row[c] is None else f"{row[c]:.6f}" for c in columns[1:]])
+        bounds = ["" if c not in intervals else f"{intervals[c][i]:.6f}" for c in with_ci for i in (0, 1)]
+        writer.writerow(
+            [row["run"]] + ["" if row[c] is None else f"{row[c]:.6f}" for c in columns[1:]] + bounds
+        )
     latex += [r"\bottomrule", r"\end{tabular}"]
+    if caption_text:
+        latex.append("% " + caption_text)
     return {".md": "\n".join(markdown) + "\n", ".csv": buffer.getvalue(), ".tex": "\n".join(latex) + "\n"}
 
 
@@ -137,11 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    columns, rows = retention_rows(baseline, runs)
+    columns, rows = retention_rows(baseline, runs, args.baseline, dict(zip(names, args.runs)))
     output = Path(args.output)
-    for suffix, text in render(columns, rows).items():
+    rendered = render(columns, rows, caption(args.baseline))
+    for suffix, text in rendered.items():
         atomic_write_text(output.with_suffix(suffix), text)
-    print(render(columns, rows)[".md"])
+    print(rendered[".md"])
     print(f"[retention] wrote {output.with_suffix('.md')}, .csv and .tex")
     return 0
 

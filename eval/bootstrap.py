@@ -1,0 +1,86 @@
+"""Bootstrap 95% intervals over items for scores and retention, and paired differences of two runs.
+
+An evaluation's ``<task>.jsonl`` holds one record per item with its ``id`` and ``score``. Resampling items
+with replacement (percentile intervals, ``RESAMPLES`` draws from ``numpy.random.default_rng(seed)``):
+
+- score: the mean of the resampled items;
+- retention: mean(run) / mean(unpruned), the same resampled item ids for both when the two runs scored the
+  same items (paired), else each run resampled on its own;
+- a mean over tasks (the tables' generative mean): each task resampled, the mean of the task retentions;
+- a paired difference (SGR vs SFT, pruned vs recovered): mean(a) - mean(b) over the items both scored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from infra.files import load_jsonl
+
+RESAMPLES = 2000
+LEVEL = 0.95
+
+
+def item_scores(results_dir: str | Path, task: str) -> dict[str, float] | None:
+    """``{item id: score}`` of one task's item file, or None when the run has none."""
+    path = Path(results_dir) / f"{task}.jsonl"
+    if not path.is_file() or not path.stat().st_size:
+        return None
+    return {str(r["id"]): float(r["score"]) for r in load_jsonl(path) if "score" in r}
+
+
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.nanpercentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _draw_means(values: np.ndarray, rng: np.random.Generator, index: np.ndarray | None = None) -> np.ndarray:
+    if index is None:
+        index = rng.integers(0, len(values), size=(RESAMPLES, len(values)))
+    return values[index].mean(axis=1)
+
+
+def score_ci(scores: dict[str, float], seed: int = 0) -> tuple[float, float]:
+    values = np.array(list(scores.values()), dtype=float)
+    return _interval(_draw_means(values, np.random.default_rng(seed)))
+
+
+def retention_draws(base: dict[str, float], run: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap draws of mean(run) / mean(base); paired over the item ids when both scored the same items."""
+    if set(base) == set(run):
+        ids = sorted(base)
+        b = np.array([base[i] for i in ids])
+        r = np.array([run[i] for i in ids])
+        index = rng.integers(0, len(ids), size=(RESAMPLES, len(ids)))
+        numerator, denominator = _draw_means(r, rng, index), _draw_means(b, rng, index)
+    else:
+        denominator = _draw_means(np.array(list(base.values())), rng)
+        numerator = _draw_means(np.array(list(run.values())), rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+def retention_ci(base: dict[str, float], run: dict[str, float], seed: int = 0) -> tuple[float, float]:
+    return _interval(retention_draws(base, run, np.random.default_rng(seed)))
+
+
+def mean_retention_ci(
+    pairs: list[tuple[dict[str, float], dict[str, float]]], seed: int = 0
+) -> tuple[float, float]:
+    """The interval of the mean over tasks of the task retentions (each task resampled on its own)."""
+    rng = np.random.default_rng(seed)
+    draws = np.stack([retention_draws(base, run, rng) for base, run in pairs])
+    return _interval(draws.mean(axis=0))
+
+
+def paired_difference(
+    a: dict[str, float], b: dict[str, float], seed: int = 0
+) -> tuple[float, tuple[float, float], int]:
+    """mean(a) - mean(b) over the items both scored, its interval, and the number of those items."""
+    ids = sorted(set(a) & set(b))
+    if not ids:
+        raise ValueError("the two runs share no item")
+    diff = np.array([a[i] - b[i] for i in ids])
+    return float(diff.mean()), _interval(_draw_means(diff, np.random.default_rng(seed))), len(ids)

@@ -1,0 +1,105 @@
+"""Bootstrap intervals over items (eval/bootstrap.py): equal to a direct computation, and shown in tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval import bootstrap
+from eval.bootstrap import RESAMPLES, paired_difference, retention_ci, score_ci
+from eval.retention import caption, render, retention_rows
+
+
+def direct_percentile_interval(draws: list[float]) -> tuple[float, float]:
+    ordered = sorted(draws)
+
+    # numpy's default (linear) percentile, written out: position p/100 * (n - 1) between order statistics.
+    def at(p: float) -> float:
+        position = p / 100 * (len(ordered) - 1)
+        low = int(position)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return at(2.5), at(97.5)
+
+
+def constructed(n: int, accuracy: float, seed: int) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    return {f"task/{i}": float(rng.random() < accuracy) for i in range(n)}
+
+
+def test_score_interval_equals_a_direct_computation():
+    scores = constructed(50, 0.6, seed=1)
+    values = list(scores.values())
+    rng = np.random.default_rng(0)
+    draws = []
+    index = rng.integers(0, len(values), size=(RESAMPLES, len(values)))
+    for row in index:
+        draws.append(sum(values[i] for i in row) / len(row))
+    assert score_ci(scores, seed=0) == pytest.approx(direct_percentile_interval(draws), abs=1e-12)
+
+
+def test_paired_retention_interval_equals_a_direct_computation():
+    base = constructed(40, 0.8, seed=2)
+    run = {k: v * (i % 3 != 0) for i, (k, v) in enumerate(base.items())}  # loses every third item
+    ids = sorted(base)
+    rng = np.random.default_rng(0)
+    index = rng.integers(0, len(ids), size=(RESAMPLES, len(ids)))
+    draws = []
+    for row in index:
+        numerator = sum(run[ids[i]] for i in row)
+        denominator = sum(base[ids[i]] for i in row)
+        draws.append(numerator / denominator)
+    low, high = retention_ci(base, run, seed=0)
+    assert (low, high) == pytest.approx(direct_percentile_interval(draws), abs=1e-12)
+    estimate = sum(run.values()) / sum(base.values())
+    assert low < estimate < high < 1.0  # the run never scores an item the unpruned model failed
+
+
+def test_paired_difference_of_two_runs():
+    a = constructed(200, 0.7, seed=3)
+    b = {k: 0.0 if i % 4 == 0 else v for i, (k, v) in enumerate(a.items())}
+    estimate, (low, high), n = paired_difference(a, b, seed=0)
+    assert n == 200
+    assert estimate == pytest.approx(sum(a[k] - b[k] for k in a) / 200)
+    assert 0 < low < estimate < high  # a is never worse item by item: the interval excludes zero
+    with pytest.raises(ValueError, match="share no item"):
+        paired_difference({"x": 1.0}, {"y": 1.0})
+
+
+def write_run(directory: Path, task: str, scores: dict[str, float]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"id": k, "score": v}) for k, v in scores.items()]
+    (directory / f"{task}.jsonl").write_text("\n".join(lines) + "\n")
+    (directory / f"{task}.json").write_text(json.dumps({"score": sum(scores.values()) / len(scores)}))
+    return directory
+
+
+def test_table_cell_shows_its_interval(tmp_path):
+    base = constructed(100, 0.8, seed=4)
+    run = {k: v * (i % 2) for i, (k, v) in enumerate(base.items())}
+    base_dir = write_run(tmp_path / "base", "gsm8k", base)
+    run_dir = write_run(tmp_path / "run", "gsm8k", run)
+    baseline = {"gsm8k": sum(base.values()) / 100}
+    runs = {"BI 25%": {"gsm8k": sum(run.values()) / 100}}
+    columns, rows = retention_rows(baseline, runs, base_dir, {"BI 25%": run_dir})
+    low, high = retention_ci(base, run)
+    value = runs["BI 25%"]["gsm8k"] / baseline["gsm8k"]
+    cell = f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+    text = render(columns, rows, caption(base_dir))
+    assert f"| BI 25% | {cell} | {cell} |" in text[".md"]  # the task and the generative mean (one task)
+    assert "items per task: GSM8K 100" in text[".md"]
+    header, line = text[".csv"].splitlines()[:2]
+    assert header.endswith("gsm8k_low,gsm8k_high,generative_mean_low,generative_mean_high")
+    assert line.split(",")[-4:-2] == [f"{low:.6f}", f"{high:.6f}"]
+
+
+def test_unpaired_runs_resample_each_side():
+    base = constructed(30, 0.5, seed=5)
+    other = {f"other/{i}": v for i, v in enumerate(constructed(30, 0.5, seed=6).values())}
+    low, high = retention_ci(base, other)
+    assert low < 1.0 < high
+    assert bootstrap.LEVEL == 0.95
