@@ -166,6 +166,7 @@ def run_probe(
         "baseline": {
             "accuracy": sum(hit for _, hit in baseline) / len(baseline),
             "mean_logprob": sum(lp for lp, _ in baseline) / len(baseline),
+            "hits": [int(hit) for _, hit in baseline],  # per item, in item order (paired comparisons)
         },
         "layers": [],
     }

@@ -74,6 +74,11 @@ class BuildArgs:
     )
     only: list[str] = field(default_factory=list, metadata={"help": "artifact names; default: all"})
     strict: bool = False
+    # The scripts' METHODS, AMOUNTS, RECOVERIES, RECIPES: the grid narrowed as the runs were.
+    methods: list[str] = field(default_factory=list, metadata={"help": "replace every grid's methods"})
+    amounts: list[str] = field(default_factory=list, metadata={"help": "replace every grid's amounts"})
+    recoveries: list[str] = field(default_factory=list, metadata={"help": "replace every grid's recoveries"})
+    recipes: list[str] = field(default_factory=list, metadata={"help": "replace every grid's recipes"})
 
     def __post_init__(self) -> None:
         if (self.results is None) == (not self.cross_model):
@@ -90,6 +95,7 @@ def build(
     output_dir: str | Path,
     only: list[str] | None = None,
     experiments: str | Path | None = None,
+    narrow: dict[str, list[str]] | None = None,
 ) -> dict:
     """Build what can be built; returns ``{"built": {name: [files]}, "missing": {name: reason}}``.
     ``results`` is one results tree, or a list of them for the cross-model artifacts."""
@@ -97,7 +103,7 @@ def build(
     for tree in trees:
         if not Path(tree).is_dir():
             raise FileNotFoundError(f"{tree}: no such results directory")
-    grid = load_experiments(experiments)
+    grid = load_experiments(experiments).narrowed(**(narrow or {}))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {
@@ -121,7 +127,13 @@ def build(
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(BuildArgs, argv, doc=__doc__)
     try:
-        report = build(args.results or args.cross_model, args.output_dir, args.only, args.experiments)
+        narrow = {
+            "methods": args.methods,
+            "amounts": args.amounts,
+            "recoveries": args.recoveries,
+            "recipes": args.recipes,
+        }
+        report = build(args.results or args.cross_model, args.output_dir, args.only, args.experiments, narrow)
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

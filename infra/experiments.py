@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,15 @@ class Experiments:
         if artifact not in self.artifacts:
             raise ConfigError(f"{self.path}: no artifact {artifact!r} (known: {', '.join(self.artifacts)})")
         return self.artifacts[artifact]
+
+    def narrowed(self, **overrides: list[str]) -> Experiments:
+        """Every grid with ``methods``, ``amounts``, ``recoveries`` or ``recipes`` replaced (the scripts'
+        METHODS, AMOUNTS, RECOVERIES, RECIPES), so the artifacts look for the runs the scripts made."""
+        values = {k: tuple(v) for k, v in overrides.items() if v}
+        if "recoveries" in values:
+            values["recoveries"] = tuple(Recovery.parse(r) for r in values["recoveries"])
+        artifacts = {name: replace(grid, **values) for name, grid in self.artifacts.items()}
+        return replace(self, artifacts=artifacts)
 
     def get(self, dotted: str, optional: bool = False) -> Any:
         value: Any = self.raw

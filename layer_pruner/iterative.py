@@ -188,20 +188,22 @@ def single_layer_sweep(
     layers: list[int] | None = None,
     skip_first: bool = True,
     progress: bool = True,
+    baseline: bool | None = None,
 ) -> dict[int, dict[str, float]]:
     """Remove each layer alone; write ``layer_XXX.json`` (scores) and ``layer_XXX.<task>.jsonl`` (responses).
 
-    ``layers`` restricts the sweep (one per SLURM array task); finished layers are skipped on rerun.
-    The unpruned model's scores go to ``baseline.json``.
+    ``layers`` restricts the sweep (e.g. one per SLURM array task); finished layers are skipped on rerun.
+    The unpruned model's scores go to ``baseline.json``, by default when every layer is swept (``baseline``
+    chooses explicitly).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     num_layers = len(_layers(model))
+    if baseline is None:
+        baseline = layers is None
     if layers is None:
         layers = list(range(1 if skip_first else 0, num_layers))
-        targets = [None, *layers]
-    else:
-        targets = list(layers)
+    targets = [None, *layers] if baseline else list(layers)
     results: dict[int, dict[str, float]] = {}
     for layer in tqdm(targets, desc="single-layer sweep", disable=not progress):
         name = "baseline" if layer is None else f"layer_{layer:03d}"

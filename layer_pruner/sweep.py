@@ -94,7 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         layers = [args.layer] if args.layer is not None else (args.layers or None)
         num_layers = spec.num_layers
         single_layer_sweep(
-            model, tokenizer, scorer, output_dir, layers=layers, skip_first=not args.include_first
+            model,
+            tokenizer,
+            scorer,
+            output_dir,
+            layers=layers,
+            skip_first=not args.include_first,
+            baseline=args.layer
+            is None,  # an array task scores its layer; a run over --layers the baseline too
         )
     except (ConfigError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -111,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             "layers": finished,
         },
     )
-    # Complete (a manifest) once every layer the sweep covers is scored, however many jobs that took.
+    # Complete (a manifest) once the baseline and every layer the sweep covers are scored, however many jobs
+    # that took.
     first = 0 if args.include_first else 1
-    if all(f"layer_{layer:03d}" in finished for layer in range(first, num_layers)):
+    covered = all(f"layer_{layer:03d}" in finished for layer in range(first, num_layers))
+    if covered and baseline.exists():
         Manifest("layer_pruner.sweep", config=args, seeds={"seed": args.seed}).write(output_dir)
     print(f"[sweep] {len(finished)} layers scored in {output_dir}")
     return 0

@@ -269,5 +269,15 @@ run_probe() {
 # build <artifact names>: the tables and figures, from $RESULTS into $RESULTS/artifacts
 build() {
   stage python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts" \
-    --experiments "$EXPERIMENTS" --only "$1"
+    --experiments "$EXPERIMENTS" --only "$1" $(narrow_flags)
+}
+
+# narrow_flags: METHODS, AMOUNTS, RECOVERIES, RECIPES as build_artifacts flags (the grid the runs followed)
+narrow_flags() {
+  local var flag
+  for var in METHODS AMOUNTS RECOVERIES RECIPES; do
+    flag="$(echo "$var" | tr '[:upper:]' '[:lower:]')"
+    [ -n "${!var:-}" ] && echo "--$flag ${!var// /,}"
+  done
+  return 0
 }

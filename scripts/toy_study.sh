@@ -44,5 +44,7 @@ for script in table1_pruning table2_recovery table4_lora table6_ratios figure14_
 done
 
 RESULTS="$OUT/toy-llama"
-python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts" --experiments "$EXPERIMENTS"
+# shellcheck disable=SC2046
+python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts" --experiments "$EXPERIMENTS" \
+  $(narrow_flags)
 echo "[toy] done: results in $RESULTS, tables and figures in $RESULTS/artifacts"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -255,3 +256,19 @@ def test_degeneration_cli_reports_change_from_the_baseline(tmp_path, capsys):
     (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n')
     assert degeneration_main(["--items", str(tmp_path / "bad.jsonl"), "--output", str(output)]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+def test_artifacts_follow_a_narrowed_grid(tmp_path):
+    """METHODS=bi on the scripts: Figure 12 (grid: iterative) is drawn from the BI runs the scripts made."""
+    results = write_fixture_results(tmp_path / "results")
+    report = build(results, tmp_path / "plain", ["figure_12", "table_4"])
+    assert report["missing"] == {}
+    shutil.rmtree(results / "recovered" / "iterative-25pct-sgr-dolci-full")
+    assert "figure_12" in build(results, tmp_path / "gone", ["figure_12"])["missing"]
+    narrowed = build(results, tmp_path / "bi", ["figure_12", "table_4"], narrow={"methods": ["bi"]})
+    assert set(narrowed["built"]) == {"figure_12", "table_4"}
+    rows = list(csv.DictReader(open(tmp_path / "bi" / "table_4.csv")))
+    assert [row["run"] for row in rows] == [
+        "Block influence 25% + SGR (dolci) [QLoRA]",
+        "Block influence 25% + SGR (dolci) [LoRA]",
+    ]

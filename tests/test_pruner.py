@@ -354,6 +354,12 @@ def test_sweep_cli_scores_each_layer(tiny_models, shared_data, tmp_path):
     ]
     assert sweep.main(common + ["--layer", "3"]) == 0  # an array task
     assert sorted(p.name for p in (tmp_path / "sweep").glob("layer_*.json")) == ["layer_003.json"]
+    assert not (tmp_path / "sweep" / "baseline.json").exists()  # array tasks score only their layer
+    assert sweep.main(common + ["--layers", "1,2"]) == 0  # some layers: the baseline too, not complete yet
+    assert (tmp_path / "sweep" / "baseline.json").is_file()
+    assert not (tmp_path / "sweep" / "manifest.json").exists()
+    assert sweep.main(common + ["--layers", ",".join(map(str, range(1, 8)))]) == 0  # the script's call
+    assert (tmp_path / "sweep" / "manifest.json").is_file()
     assert sweep.main(common) == 0
     summary = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert sorted(summary["layers"]) == [f"layer_{i:03d}" for i in range(1, 8)]
