@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis import figures, tables
+from analysis.findings import write_findings
 from analysis.tables import MissingInputs
 from infra.config import ConfigError, parse_cli
 from infra.experiments import DEFAULT_EXPERIMENTS, load_experiments
@@ -54,6 +55,7 @@ ARTIFACTS: dict[str, tuple[str, Callable]] = {  # name -> (title, function(resul
         lambda r, o, e: figures.figure_ratios(r, o, e, artifact="figure_14"),
     ),
     "figure_bi_profile": ("Block-influence profile", lambda r, o, e: figures.figure_bi_profile(r, o)),
+    "findings": ("The paper's findings with bootstrap intervals", write_findings),
 }
 
 

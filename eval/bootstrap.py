@@ -23,11 +23,12 @@ LEVEL = 0.95
 
 
 def item_scores(results_dir: str | Path, task: str) -> dict[str, float] | None:
-    """``{item id: score}`` of one task's item file, or None when the run has none."""
-    path = Path(results_dir) / f"{task}.jsonl"
-    if not path.is_file() or not path.stat().st_size:
-        return None
-    return {str(r["id"]): float(r["score"]) for r in load_jsonl(path) if "score" in r}
+    """``{item id: score}`` of one task's item file (``<task>.jsonl``, or ``classification/<task>.jsonl``
+    for the lm-eval tasks), or None when the run has none."""
+    for path in (Path(results_dir) / f"{task}.jsonl", Path(results_dir) / "classification" / f"{task}.jsonl"):
+        if path.is_file() and path.stat().st_size:
+            return {str(r["id"]): float(r["score"]) for r in load_jsonl(path) if "score" in r}
+    return None
 
 
 def _interval(draws: np.ndarray) -> tuple[float, float]:

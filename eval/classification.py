@@ -4,8 +4,9 @@
     python -m eval.classification --model base --adapter run/adapter --tasks hellaswag,piqa --limit 0.2 \\
         --include_path my_tasks/          # extra task YAMLs (offline nodes, tests)
 
-Keeps lm-eval's own output (``lm_eval_results.json``) and writes our summary beside it
-(``classification.json``: one score per task, the metric used, n).
+Keeps lm-eval's own output (``lm_eval_results.json``, without its per-sample records) and writes our summary
+beside it (``classification.json``: one score per task, the metric used, n) and one ``<task>.jsonl`` per task
+with each item's ``id`` and ``score`` (the same metric), for bootstrap intervals over items.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import ConfigError, parse_cli, run_cli
-from infra.files import atomic_write_json, atomic_write_text
+from infra.files import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from infra.manifest import Manifest
 from infra.modeling import adapter_base, is_adapter_dir
 
@@ -77,6 +78,19 @@ def summarize(results: dict[str, Any], tasks: list[str], metrics: list[str]) -> 
     return {"scores": scores, "metric": used, "n": counts}
 
 
+def item_records(
+    results: dict[str, Any], samples: dict[str, list], task: str, metric: str
+) -> list[dict[str, Any]]:
+    """Per-item scores of a task (a group's items: those of its subtasks, ids prefixed by the subtask)."""
+    subtasks = [task] if task in samples else list((results.get("group_subtasks") or {}).get(task, []))
+    records = []
+    for subtask in subtasks:
+        for sample in samples.get(subtask, []):
+            if metric in sample:
+                records.append({"id": f"{subtask}/{sample['doc_id']}", "score": float(sample[metric])})
+    return records
+
+
 def run(args: ClassificationArgs) -> dict[str, Any]:
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -104,7 +118,9 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
         numpy_random_seed=args.seed,
         torch_random_seed=args.seed,
         fewshot_random_seed=args.seed,
+        log_samples=True,
     )
+    samples = results.pop("samples", {}) or {}
     atomic_write_text(
         output_dir / "lm_eval_results.json", json.dumps(results, indent=2, default=handle_non_serializable)
     )
@@ -113,6 +129,8 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
         {"model": args.model, "adapter": args.adapter, "num_fewshot": args.num_fewshot, "limit": args.limit}
     )
     atomic_write_json(output_dir / "classification.json", summary)
+    for task, metric in summary["metric"].items():
+        atomic_write_jsonl(output_dir / f"{task}.jsonl", item_records(results, samples, task, metric))
     manifest.write(output_dir)
     for task, score in summary["scores"].items():
         print(f"[classification] {task}: {summary['metric'][task]} {score:.4f}")

@@ -73,7 +73,7 @@ def retention_rows(
     for name, scores in runs.items():
         row: dict = {"run": name, "ci": {}}
         run_dir = (run_dirs or {}).get(name)
-        pairs = []
+        pairs = {}
         for task in tasks:
             row[task] = scores[task] / baseline[task] if task in scores and baseline[task] else None
             base, run = (
@@ -82,15 +82,20 @@ def retention_rows(
             )
             if row[task] is not None and base and run:
                 row["ci"][task] = retention_ci(base, run)
-                pairs.append((base, run))
+                pairs[task] = (base, run)
         for group, members in (
             ("classification_mean", CLASSIFICATION_TASKS),
             ("generative_mean", GENERATIVE_TASKS),
         ):
             values = [row[t] for t in members if t in tasks and row[t] is not None]
             row[group] = sum(values) / len(values) if values else None
-        if pairs and len(pairs) == len([t for t in GENERATIVE_TASKS if t in tasks and row[t] is not None]):
-            row["ci"]["generative_mean"] = mean_retention_ci(pairs)
+        for group, members in (
+            ("classification_mean", CLASSIFICATION_TASKS),
+            ("generative_mean", GENERATIVE_TASKS),
+        ):
+            present = [t for t in members if t in tasks and row[t] is not None]
+            if present and all(t in row["ci"] for t in present):
+                row["ci"][group] = mean_retention_ci([pairs[t] for t in present])
         rows.append(row)
     groups = [
         group

@@ -443,3 +443,8 @@ def test_lm_eval_runs_for_real_on_tiny_model(tiny_models, tmp_path):
     assert 0.0 <= summary["scores"]["tiny_mc"] <= 1.0
     assert raw["configs"]["tiny_mc"]["num_fewshot"] == 2
     assert (out / "manifest.json").is_file()
+    # Per-item scores for bootstrap intervals: lm-eval's own per-sample accuracy, averaging to its score.
+    items = [json.loads(line) for line in (out / "tiny_mc.jsonl").read_text().splitlines()]
+    assert len(items) == 5 and all(item["score"] in (0.0, 1.0) for item in items)
+    assert sum(item["score"] for item in items) / 5 == pytest.approx(summary["scores"]["tiny_mc"])
+    assert "samples" not in raw

@@ -1,0 +1,208 @@
+"""The paper's four findings, tested on one model's results with bootstrap 95% intervals over items.
+
+    python -m analysis.findings --results outputs/toy/toy-llama --experiments configs/experiments/toy.yaml
+
+1. Generative retention is below classification retention after pruning (grid ``table_1``, the pruned
+   models): estimate = classification mean retention - generative mean retention, averaged over methods.
+2. SGR beats fine-tuning on the dataset's own responses (grid ``table_2``, same method, amount and data):
+   estimate = generative mean retention of SGR - that of SFT, paired by item.
+3. SGR recovers part of the pruning loss (``table_2``): generative mean retention after SGR - before.
+4. The arithmetic probe drops when layers go (``figure_7``, the pruned models): unpruned probe accuracy -
+   pruned probe accuracy, paired by item.
+
+A finding holds when its interval excludes zero on the side the paper claims; one whose runs are missing is
+reported with ``holds: null``. Nothing is tuned: what the results say is printed, whichever way it goes.
+Writes ``findings.json`` (a list of ``{"finding", "holds", "estimate", "ci", "n_comparisons", "evidence"}``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.layout import ResultsLayout, parse_run_name
+from eval.bootstrap import LEVEL, RESAMPLES, item_scores
+from eval.retention import CLASSIFICATION_TASKS, GENERATIVE_TASKS
+from infra.config import parse_cli, run_cli
+from infra.experiments import DEFAULT_EXPERIMENTS, Experiments, load_experiments
+from infra.files import atomic_write_json, read_json
+
+FINDINGS = (
+    "generative retention is below classification retention after pruning",
+    "SGR recovers more than fine-tuning on the dataset's own responses",
+    "SGR recovers part of the pruning loss",
+    "the arithmetic probe drops when layers are removed",
+)
+
+
+def _interval(draws: np.ndarray) -> list[float]:
+    tail = (1 - LEVEL) / 2 * 100
+    return [float(v) for v in np.nanpercentile(draws, [tail, 100 - tail])]
+
+
+def _paired_draws(
+    base: dict[str, float], plus: dict[str, float], minus: dict[str, float] | None, rng: np.random.Generator
+) -> tuple[float, np.ndarray]:
+    """Point estimate and draws of (mean(plus) - mean(minus)) / mean(base) over the items all three share
+    (``minus`` None: mean(plus) / mean(base)), resampled jointly."""
+    ids = sorted(set(base) & set(plus) & (set(minus) if minus is not None else set(plus)))
+    if not ids:
+        raise ValueError("the runs share no item")
+    columns = [np.array([d[i] for i in ids]) for d in (base, plus, minus or plus)]
+    index = rng.integers(0, len(ids), size=(RESAMPLES, len(ids)))
+
+    def statistic(rows) -> Any:
+        b, p, m = (c[rows].mean(axis=-1) for c in columns)
+        difference = p - m if minus is not None else p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(b > 0, difference / b, np.nan)
+
+    return float(statistic(np.arange(len(ids)))), statistic(index)
+
+
+def _mean_retention(
+    base_dir: Path, plus_dir: Path, minus_dir: Path | None, tasks: tuple[str, ...], rng
+) -> tuple[float, np.ndarray] | None:
+    """Mean over ``tasks`` (those with items in every run and a non-zero unpruned score)."""
+    estimates, draws = [], []
+    for task in tasks:
+        base, plus = item_scores(base_dir, task), item_scores(plus_dir, task)
+        minus = item_scores(minus_dir, task) if minus_dir is not None else None
+        if not base or not plus or (minus_dir is not None and not minus) or not any(base.values()):
+            continue
+        estimate, task_draws = _paired_draws(base, plus, minus, rng)
+        estimates.append(estimate)
+        draws.append(task_draws)
+    if not estimates:
+        return None
+    return float(np.mean(estimates)), np.nanmean(np.stack(draws), axis=0)
+
+
+def _result(index: int, parts: list[tuple[float, np.ndarray]], evidence: str) -> dict[str, Any]:
+    if not parts:
+        return {
+            "finding": FINDINGS[index],
+            "holds": None,
+            "estimate": None,
+            "ci": None,
+            "n_comparisons": 0,
+            "evidence": evidence,
+        }
+    estimate = float(np.mean([p[0] for p in parts]))
+    ci = _interval(np.nanmean(np.stack([p[1] for p in parts]), axis=0))
+    return {
+        "finding": FINDINGS[index],
+        "holds": bool(ci[0] > 0),
+        "estimate": estimate,
+        "ci": ci,
+        "n_comparisons": len(parts),
+        "evidence": evidence,
+    }
+
+
+def findings(results: str | Path, experiments: Experiments, seed: int = 0) -> list[dict[str, Any]]:
+    layout = ResultsLayout(results)
+    rng = np.random.default_rng(seed)
+    base = layout.base_eval
+    out = []
+
+    # 1. classification minus generative retention of each pruned model
+    parts = []
+    for run, directory in layout.grid_runs(experiments.grid("table_1").run_names(experiments.recipe)).items():
+        if run.recovery is not None:
+            continue
+        classification = _mean_retention(base, directory / "eval", None, CLASSIFICATION_TASKS, rng)
+        generative = _mean_retention(base, directory / "eval", None, GENERATIVE_TASKS, rng)
+        if classification and generative:
+            parts.append((classification[0] - generative[0], classification[1] - generative[1]))
+    out.append(_result(0, parts, "classification - generative mean retention, pruned models of table_1"))
+
+    # 2. and 3. SGR against SFT and against no recovery, same method, amount and data
+    table_2 = layout.grid_runs(experiments.grid("table_2").run_names(experiments.recipe))
+    by_name = {run.name: directory for run, directory in table_2.items()}
+    versus_sft, versus_pruned = [], []
+    for run, directory in table_2.items():
+        if run.recovery != "sgr" or run.recipe:
+            continue
+        sft = by_name.get(f"{run.method}-{run.amount}-sft-{run.data}")
+        pruned = by_name.get(f"{run.method}-{run.amount}")
+        if sft is not None:
+            part = _mean_retention(base, directory / "eval", sft / "eval", GENERATIVE_TASKS, rng)
+            versus_sft += [part] if part else []
+        if pruned is not None:
+            part = _mean_retention(base, directory / "eval", pruned / "eval", GENERATIVE_TASKS, rng)
+            versus_pruned += [part] if part else []
+    out.append(_result(1, versus_sft, "SGR - SFT generative mean retention, paired by item, table_2"))
+    out.append(_result(2, versus_pruned, "SGR - pruned generative mean retention, paired by item, table_2"))
+
+    # 4. probe accuracy of the unpruned model minus each pruned model's
+    parts = []
+    base_probe = layout.probe("base")
+    if base_probe.is_file():
+        base_hits = read_json(base_probe)["baseline"].get("hits")
+        for name in experiments.grid("figure_7").run_names(experiments.recipe):
+            path = layout.probe(name)
+            if parse_run_name(name).recovery is not None or not path.is_file() or base_hits is None:
+                continue
+            hits = read_json(path)["baseline"].get("hits")
+            if hits is None or len(hits) != len(base_hits):
+                continue
+            ones = {str(i): 1.0 for i in range(len(hits))}
+            a = {str(i): float(h) for i, h in enumerate(base_hits)}
+            b = {str(i): float(h) for i, h in enumerate(hits)}
+            parts.append(_paired_draws(ones, a, b, rng))
+    out.append(_result(3, parts, "unpruned - pruned arithmetic-probe accuracy, paired by item, figure_7"))
+    return out
+
+
+def report(items: list[dict[str, Any]]) -> str:
+    lines = []
+    for number, item in enumerate(items, 1):
+        if item["holds"] is None:
+            verdict, numbers = "NOT TESTED", "(its runs are missing)"
+        else:
+            verdict = "HOLDS" if item["holds"] else "DOES NOT HOLD"
+            low, high = item["ci"]
+            numbers = (
+                f"{item['estimate']:+.3f} [{low:+.3f}, {high:+.3f}], {item['n_comparisons']} comparison(s)"
+            )
+        lines.append(f"({number}) {item['finding']}: {verdict} at this scale; {numbers}; {item['evidence']}")
+    return "\n".join(lines)
+
+
+def write_findings(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
+    items = findings(results, experiments)
+    output = Path(output)
+    path = atomic_write_json(output.parent / "findings.json", items)
+    print(report(items))
+    return [path]
+
+
+@dataclass
+class FindingsArgs:
+    results: str = field(metadata={"help": "one model's results tree (analysis/layout.py)"})
+    experiments: str = str(DEFAULT_EXPERIMENTS)
+    output: str = field(default="", metadata={"help": "default: <results>/artifacts/findings.json"})
+    seed: int = 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(FindingsArgs, argv, doc=__doc__)
+
+    def run(a: FindingsArgs) -> None:
+        items = findings(a.results, load_experiments(a.experiments), a.seed)
+        output = Path(a.output or Path(a.results) / "artifacts" / "findings.json")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(output, items)
+        print(report(items))
+        print(f"[findings] -> {output}")
+
+    return run_cli(run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
