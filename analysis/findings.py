@@ -175,7 +175,11 @@ def report(items: list[dict[str, Any]]) -> str:
 
 
 def write_findings(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
+    from analysis.tables import MissingInputs
+
     items = findings(results, experiments)
+    if all(item["holds"] is None for item in items):
+        raise MissingInputs(f"{results}: the runs of table_1, table_2 and figure_7 (with item files)")
     output = Path(output)
     path = atomic_write_json(output.parent / "findings.json", items)
     print(report(items))
