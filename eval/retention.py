@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.bootstrap import RESAMPLES, item_scores
+from eval.classification import PAPER_TASKS
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_text, read_json
 from infra.task_registry import registry
+from infra.toy_tasks import TOY_CLASSIFICATION_TASKS
 
-CLASSIFICATION_TASKS = ("hellaswag", "piqa", "mmlu", "winogrande", "openbookqa", "arc_easy", "arc_challenge")
+CLASSIFICATION_TASKS = (*PAPER_TASKS, *TOY_CLASSIFICATION_TASKS)
 GENERATIVE_TASKS = tuple(registry().tasks)
 LABELS = {
     **{task: registry().label(task) for task in GENERATIVE_TASKS},
@@ -31,6 +33,7 @@ LABELS = {
     "openbookqa": "OpenBookQA",
     "arc_easy": "ARC-E",
     "arc_challenge": "ARC-C",
+    "toy_choice": "Toy choice",
 }
 
 

@@ -47,9 +47,9 @@ class ToyModelArgs:
     hidden_size: int = 128
     intermediate_size: int = 384
     num_heads: int = 4
-    steps: int = 1500
-    batch_size: int = 16
-    block_size: int = 128
+    steps: int = 2500
+    batch_size: int = 8
+    block_size: int = 256
     learning_rate: float = 3e-3
     warmup_steps: int = 60
     train_examples: int = 12000
@@ -59,8 +59,13 @@ class ToyModelArgs:
     force: bool = False
 
 
+# Bumped whenever the toy data, tokenizer corpus or packing change, so a cached model of older code is rebuilt.
+RECIPE_VERSION = 2
+
+
 def recipe_key(args: ToyModelArgs) -> dict:
-    return {k: v for k, v in asdict(args).items() if k not in ("output_dir", "data_dir", "threads", "force")}
+    key = {k: v for k, v in asdict(args).items() if k not in ("output_dir", "data_dir", "threads", "force")}
+    return {**key, "version": RECIPE_VERSION}
 
 
 def probe_block(rng: random.Random, shots: int = 4) -> str:
@@ -95,22 +100,53 @@ def training_texts(tokenizer, spec, count: int, seed: int) -> list[tuple[str, bo
 def pack(
     tokenizer, texts: list[tuple[str, bool]], block_size: int, response_template: str
 ) -> tuple[list, list]:
-    """Token blocks and their labels (-100 outside the trained spans), the texts laid end to end."""
-    stream: list[int] = []
+    """Token blocks and their labels (-100 outside the trained spans and on padding). Texts are laid end to
+    end, but never across a block boundary: a question and its answer always share a block, so the model
+    can learn to copy from the question (a text longer than a block is an error)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    blocks: list[list[int]] = []
+    block_labels: list[list[int]] = []
+    ids: list[int] = []
     labels: list[int] = []
+
+    def flush() -> None:
+        if ids:
+            blocks.append(ids + [pad] * (block_size - len(ids)))
+            block_labels.append(labels + [-100] * (block_size - len(labels)))
+
     for text, whole in texts:
         if whole:
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            stream.extend(ids)
-            labels.extend(ids)
-            continue
-        cut = text.rindex(response_template) + len(response_template)
-        context = tokenizer(text[:cut], add_special_tokens=False)["input_ids"]
-        answer = tokenizer(text[cut:], add_special_tokens=False)["input_ids"]
-        stream.extend(context + answer)
-        labels.extend([-100] * len(context) + answer)
-    starts = range(0, len(stream) - block_size + 1, block_size)
-    return [stream[i : i + block_size] for i in starts], [labels[i : i + block_size] for i in starts]
+            text_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            text_labels = list(text_ids)
+        else:
+            cut = text.rindex(response_template) + len(response_template)
+            context = tokenizer(text[:cut], add_special_tokens=False)["input_ids"]
+            answer = tokenizer(text[cut:], add_special_tokens=False)["input_ids"]
+            text_ids, text_labels = context + answer, [-100] * len(context) + answer
+        if len(text_ids) > block_size:
+            raise ValueError(
+                f"a training text has {len(text_ids)} tokens, more than --block_size {block_size}"
+            )
+        if len(ids) + len(text_ids) > block_size:
+            flush()
+            ids, labels = [], []
+        ids += text_ids
+        labels += text_labels
+    flush()
+    return blocks, block_labels
+
+
+def tokenizer_corpus_texts(spec, seed: int) -> list[str]:
+    """Texts the toy tokenizer is trained on besides the task words: every turn the toy model reads (system
+    header, instructions, task inputs), so the chat template costs few tokens."""
+    from infra.prompts import build_messages
+
+    texts = [" ".join(WORDS)] * 20 + [r["document"] for r in task_records("toy_copy", 500, seed + 300)]
+    for task in TOY_TASKS:
+        for record in task_records(task, 20, seed + 400):
+            texts += [str(m["content"]) for m in build_messages(spec, spec.prompt(task), {**record})] * 5
+    texts += ["Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"] * 100
+    return texts
 
 
 def train_toy_model(args: ToyModelArgs) -> Path:
@@ -129,11 +165,14 @@ def train_toy_model(args: ToyModelArgs) -> Path:
         return output_dir
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    corpus = [" ".join(WORDS)] * 20 + [r["document"] for r in task_records("toy_copy", 500, args.seed + 300)]
-    tokenizer = build_tokenizer(
-        "llama", vocab_size=512, seed=args.seed, individual_digits=True, extra_corpus=corpus
-    )
     spec = load_model_spec(TOY_MODEL_CONFIG)
+    tokenizer = build_tokenizer(
+        "llama",
+        vocab_size=512,
+        seed=args.seed,
+        individual_digits=True,
+        extra_corpus=tokenizer_corpus_texts(spec, args.seed),
+    )
     model_spec = TinyModelSpec(
         arch="llama",
         num_layers=args.num_layers,

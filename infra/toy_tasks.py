@@ -1,11 +1,13 @@
 """Synthetic toy tasks that exercise what the paper measures, for the CPU toy study.
 
-- ``toy_arithmetic``: single-digit three-operation arithmetic, ``(a op b) op c``, the arithmetic probe's
-  distribution; GSM8K schema (``question``, ``answer`` ending in ``#### N``), scored like GSM8K.
+- ``toy_arithmetic``: single-digit three-operand arithmetic, ``(a op b) op c`` with + and -, answered step by
+  step; GSM8K schema (``question``, ``answer`` ending in ``#### N``), scored like GSM8K.
 - ``toy_brackets``: a Python expression of nested lists and parentheses cut before its closing brackets;
   HumanEval schema (``prompt``, ``test``, ``entry_point``), scored by running it, so an unbalanced
   completion is a syntax error in the code-error taxonomy.
 - ``toy_copy``: a short "article" whose first sentence is the summary; XSUM schema, scored by ROUGE-L.
+- ``toy_choice`` (classification, through lm-eval): a toy arithmetic question with four candidate answers,
+  the right one chosen by log-likelihood.
 
 Everything is a pure function of a seed.
 """
@@ -19,6 +21,7 @@ from typing import Any
 from infra.files import atomic_write_jsonl
 
 TOY_TASKS = ("toy_arithmetic", "toy_brackets", "toy_copy")
+TOY_CLASSIFICATION_TASKS = ("toy_choice",)  # lm-eval multiple choice (configs/tasks/lm_eval/toy_choice.yaml)
 WORDS = (
     "river stone garden window market winter silver forest letter music bridge harbor candle paper cloud "
     "orange yellow quiet early bright small heavy gentle rapid open the a of to and in on with from near "
@@ -26,9 +29,12 @@ WORDS = (
 ).split()
 
 
+ARITHMETIC_OPS = "+-"  # addition and subtraction: a toy model masters them in minutes on a CPU
+
+
 def arithmetic_problem(rng: random.Random) -> tuple[str, int]:
     a, b, c = (rng.randrange(10) for _ in range(3))
-    op1, op2 = rng.choice("+-*"), rng.choice("+-*")
+    op1, op2 = rng.choice(ARITHMETIC_OPS), rng.choice(ARITHMETIC_OPS)
     expression = f"({a} {op1} {b}) {op2} {c}"
     return f"What is {expression}?", int(eval(expression))  # noqa: S307 - digits and operators only
 
@@ -67,8 +73,8 @@ def brackets_problem(rng: random.Random) -> tuple[str, str, Any]:
 
 def copy_problem(rng: random.Random) -> tuple[str, str]:
     sentences = [
-        " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 7))).capitalize() + "."
-        for _ in range(rng.randint(2, 4))
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 5))).capitalize() + "."
+        for _ in range(rng.randint(2, 3))
     ]
     return " ".join(sentences), sentences[0]
 
@@ -121,6 +127,35 @@ def dataset_answer(task: str, record: dict[str, Any], rng: random.Random) -> str
     return f"In short: {record['summary']}"
 
 
+def choice_records(count: int, seed: int) -> list[dict[str, Any]]:
+    """Four-way multiple choice over toy arithmetic answers: the answer and three near misses."""
+    rng = random.Random(f"toy_choice:{seed}")
+    records = []
+    for _ in range(count):
+        question, answer = arithmetic_problem(rng)
+        distractors = rng.sample(sorted({answer + d for d in (-10, -2, -1, 1, 2, 10)}), 3)
+        choices = [answer, *distractors]
+        rng.shuffle(choices)
+        records.append(
+            {"question": question, "choices": [str(c) for c in choices], "label": choices.index(answer)}
+        )
+    return records
+
+
+def write_choice_task(directory: Path, count: int, seed: int) -> Path:
+    """The toy classification task's items and its lm-eval YAML (paths filled in); returns the YAML folder."""
+    from infra.paths import REPO_ROOT
+
+    data = directory / "toy_choice"
+    atomic_write_jsonl(data / "test.jsonl", choice_records(count, seed))
+    atomic_write_jsonl(data / "train.jsonl", choice_records(20, seed + 1))
+    template = (REPO_ROOT / "configs" / "tasks" / "lm_eval" / "toy_choice.yaml").read_text()
+    tasks = directory / "lm_eval"
+    tasks.mkdir(parents=True, exist_ok=True)
+    (tasks / "toy_choice.yaml").write_text(template.replace("${TOY_CHOICE_DIR}", str(data.resolve())))
+    return tasks
+
+
 def write_task_data(directory: str | Path, count: int = 200, seed: int = 1) -> dict[str, Path]:
     """The evaluation items of each toy task (seed 1; the toy model trains on other seeds)."""
     directory = Path(directory)
@@ -132,4 +167,12 @@ def write_task_data(directory: str | Path, count: int = 200, seed: int = 1) -> d
     written["toy_arithmetic_train"] = atomic_write_jsonl(
         directory / "toy_arithmetic_train.jsonl", task_records("toy_arithmetic", count, seed + 1)
     )
+    written["toy_choice"] = write_choice_task(directory, count, seed)
+    # The arithmetic probe's items in EleutherAI/arithmetic's format, from the toy distribution.
+    rng = random.Random(f"toy_probe:{seed}")
+    probe = []
+    for _ in range(count):
+        question, answer = arithmetic_problem(rng)
+        probe.append({"context": f"\n\nQ: {question}\n\nA:", "completion": f" {answer}"})
+    written["toy_probe"] = atomic_write_jsonl(directory / "toy_probe.jsonl", probe)
     return written

@@ -13,7 +13,9 @@
 #   TASKS [gsm8k,humaneval,mbpp,xsum]   generative tasks evaluated
 #   TASK_DATA []             extra eval flags for local task files, e.g. "--data gsm8k=/data/gsm8k.jsonl"
 #   ITEMS [registry: 1000]   items per generative task;  MAX_NEW_TOKENS [8192];  BACKEND [auto]: vllm on GPU nodes, else hf
-#   CLASSIFY [1]             also run the lm-eval classification tasks (CLS_TASKS, CLS_LIMIT [0.2], CLS_INCLUDE)
+#   CLASSIFY [1]             also run the lm-eval classification tasks (0: never; unrecovered: the unpruned and
+#                            pruned models only) (CLS_TASKS, CLS_LIMIT [0.2], CLS_INCLUDE,
+#                            CLS_FEWSHOT [5], CLS_DTYPE [auto])
 #   CAL_TASKS [gsm8k,humaneval,xsum], CAL_ITEMS [100]    the iterative search's and the sweep's tasks
 #   CALIBRATION [openai/gsm8k], N_CALIBRATION [100]      BI / angular calibration texts
 #   METHODS, AMOUNTS, RECOVERIES, RECIPES               an artifact's grid (default: $EXPERIMENTS)
@@ -170,7 +172,11 @@ run_eval() {
   [ -n "${3:-}" ] && adapter_flags=(--adapter "$3")
   for task in ${TASKS//,/ }; do [ -f "$target/$task.json" ] || missing+=("$task"); done
   local classify=0
-  [ "${CLASSIFY:-1}" = 1 ] && [ ! -f "$target/classification/classification.json" ] && classify=1
+  case "${CLASSIFY:-1}" in
+    1) classify=1 ;;
+    unrecovered) [[ "$target" == "$RESULTS/recovered/"* ]] || classify=1 ;;
+  esac
+  [ -f "$target/classification/classification.json" ] && classify=0
   if [ ${#missing[@]} = 0 ] && [ $classify = 0 ]; then pending "$target" yes || return 0; fi
   pending "$target" no || return 0
   if [ ${#missing[@]} -gt 0 ]; then
@@ -183,6 +189,7 @@ run_eval() {
   if [ $classify = 1 ]; then
     stage python -m eval.classification --model "$2" "${adapter_flags[@]}" --limit "${CLS_LIMIT:-0.2}" \
       ${CLS_TASKS:+--tasks "$CLS_TASKS"} ${CLS_INCLUDE:+--include_path "$CLS_INCLUDE"} \
+      ${CLS_FEWSHOT:+--num_fewshot "$CLS_FEWSHOT"} ${CLS_DTYPE:+--dtype "$CLS_DTYPE"} \
       --output_dir "$target/classification"
   fi
 }

@@ -6,7 +6,7 @@
 #   full fine-tuning -> evaluate -> single-layer sweep, arithmetic probe, BI profile -> ratios, upper bound
 #   -> every table and figure.
 #   bash scripts/toy_study.sh
-# Variables: OUT [outputs/toy], TOY_STEPS [1500] toy-model training steps, ITEMS [100] items per task,
+# Variables: OUT [outputs/toy], TOY_STEPS [2500] toy-model training steps, ITEMS [100] items per task,
 # N_ITEMS [30] items per task and layer in the sweep, SFT_LIMIT [the grid's 300] fine-tuning examples,
 # TRAIN_FLAGS (extra train.sft flags, later ones win), MODEL_PATH [.cache/models/toy-llama]; METHODS,
 # AMOUNTS, RECOVERIES, RECIPES, SAMPLES narrow every grid; the rest as in scripts/lib.sh.
@@ -21,11 +21,13 @@ DATA_DIR="$(python -c "from infra.paths import cache_dir; print(cache_dir() / 't
 export MODEL_PATH
 
 # 0. The toy model and the toy tasks' items (cached; rebuilt only when the recipe changes).
-python -m infra.toy_model --output_dir "$MODEL_PATH" --steps "${TOY_STEPS:-1500}"
+python -m infra.toy_model --output_dir "$MODEL_PATH" --steps "${TOY_STEPS:-2500}"
 
 # Toy settings for every stage (paper defaults otherwise: see scripts/lib.sh).
 export TASKS=toy_arithmetic,toy_brackets,toy_copy CAL_TASKS=toy_arithmetic,toy_brackets,toy_copy
-export CLASSIFY=0 ITEMS="${ITEMS:-100}" N_ITEMS="${N_ITEMS:-30}" MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-64}"
+export CLASSIFY="${CLASSIFY:-unrecovered}" CLS_TASKS=toy_choice CLS_INCLUDE="$DATA_DIR/lm_eval" CLS_LIMIT="${CLS_LIMIT:-200}"
+export CLS_FEWSHOT=3 CLS_DTYPE=float32 PROBE_DATA="$DATA_DIR/toy_probe.jsonl"
+export ITEMS="${ITEMS:-100}" N_ITEMS="${N_ITEMS:-30}" MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-64}"
 export CAL_ITEMS="${CAL_ITEMS:-20}" CALIBRATION="$DATA_DIR/toy_arithmetic.jsonl" N_CALIBRATION=64
 export TOY="$DATA_DIR/toy_instructions.jsonl" TOY_MATH="$DATA_DIR/toy_arithmetic_train.jsonl"
 export PROBE_ITEMS="${PROBE_ITEMS:-200}"
