@@ -37,7 +37,7 @@ class ClassificationArgs:
     model_type: str = field(default="hf", metadata={"help": "hf or vllm"})
     batch_size: int = 8
     dtype: str = "auto"
-    device: str | None = None
+    device: str | None = field(default=None, metadata={"help": "default: cuda when available, else cpu"})
     seed: int = 1234
     metrics: list[str] = field(
         default_factory=lambda: ["acc", "acc_norm"],
@@ -105,6 +105,11 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
     manifest.add_input("model", args.model)
     task_manager = TaskManager(include_path=args.include_path) if args.include_path else TaskManager()
     limit = args.limit if args.limit is None or args.limit < 1 else int(args.limit)
+    device = args.device
+    if device is None:  # lm-eval's own default is cuda, even on a machine without one
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     results = lm_eval.simple_evaluate(
         model=args.model_type,
         model_args=model_args(args),
@@ -112,7 +117,7 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
         num_fewshot=args.num_fewshot,
         limit=limit,
         batch_size=args.batch_size,
-        device=args.device,
+        device=device,
         task_manager=task_manager,
         random_seed=args.seed,
         numpy_random_seed=args.seed,

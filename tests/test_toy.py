@@ -89,8 +89,6 @@ def test_toy_classification_runs_through_lm_eval(tmp_path):
             "3",
             "--dtype",
             "float32",
-            "--device",
-            "cpu",
         ]
     )
     assert code == 0
