@@ -64,14 +64,13 @@ def retention_rows(
 ) -> tuple[list[str], list[dict]]:
     """One row per run: per-task retention, the classification mean and the generative mean.
 
-    With the results directories (``baseline_dir``, ``run_dirs`` by run name), each generative cell also gets
-    its bootstrap 95% interval over items (``row["ci"][column] = (low, high)``, :mod:`eval.bootstrap`)."""
+    With the results directories (``baseline_dir``, ``run_dirs`` by run name), each cell whose runs have item
+    files (generative ``<task>.jsonl``, lm-eval ``classification/<task>.jsonl``) also gets its bootstrap 95%
+    interval over items (``row["ci"][column] = (low, high)``, :mod:`eval.bootstrap`)."""
     from eval.bootstrap import mean_retention_ci, retention_ci
 
     tasks = [t for t in (*CLASSIFICATION_TASKS, *GENERATIVE_TASKS) if t in baseline]
-    base_items = (
-        {t: item_scores(baseline_dir, t) for t in GENERATIVE_TASKS if t in tasks} if baseline_dir else {}
-    )
+    base_items = {t: item_scores(baseline_dir, t) for t in tasks} if baseline_dir else {}
     rows = []
     for name, scores in runs.items():
         row: dict = {"run": name, "ci": {}}

@@ -103,3 +103,25 @@ def test_unpaired_runs_resample_each_side():
     low, high = retention_ci(base, other)
     assert low < 1.0 < high
     assert bootstrap.LEVEL == 0.95
+
+
+def test_classification_cells_get_intervals_from_lm_eval_items(tmp_path):
+    base = constructed(200, 0.9, seed=7)
+    run = {k: v * (i % 4 != 0) for i, (k, v) in enumerate(base.items())}
+    dirs = {}
+    for name, scores in (("base", base), ("run", run)):
+        directory = tmp_path / name / "classification"
+        directory.mkdir(parents=True)
+        lines = [json.dumps({"id": k, "score": v}) for k, v in scores.items()]
+        (directory / "toy_choice.jsonl").write_text("\n".join(lines) + "\n")
+        dirs[name] = tmp_path / name
+    mean = {name: sum(s.values()) / 200 for name, s in (("base", base), ("run", run))}
+    columns, rows = retention_rows(
+        {"toy_choice": mean["base"]}, {"run": {"toy_choice": mean["run"]}}, dirs["base"], {"run": dirs["run"]}
+    )
+    assert rows[0]["ci"]["toy_choice"] == retention_ci(base, run)
+    assert (
+        rows[0]["ci"]["classification_mean"][0]
+        < rows[0]["toy_choice"]
+        < rows[0]["ci"]["classification_mean"][1]
+    )
