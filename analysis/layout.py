@@ -59,7 +59,8 @@ class RunName:
 
     @property
     def label(self) -> str:
-        amount = f"{self.amount_value:g}%" if self.is_percent else f"{self.amount_value:g} layers"
+        count = self.amount_value
+        amount = f"{count:g}%" if self.is_percent else f"{count:g} layer{'' if count == 1 else 's'}"
         text = f"{METHOD_LABELS.get(self.method, self.method)} {amount}"
         if self.recovery:
             text += f" + {RECOVERY_LABELS[self.recovery]} ({self.data})"
