@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from analysis.layout import ResultsLayout, parse_run_name
-from eval.bootstrap import LEVEL, RESAMPLES, item_scores
+from eval.bootstrap import RESAMPLES, item_scores, percentile_interval
 from eval.retention import CLASSIFICATION_TASKS, GENERATIVE_TASKS
 from infra.config import parse_cli, run_cli
-from infra.experiments import DEFAULT_EXPERIMENTS, Experiments, load_experiments
+from infra.experiments import DEFAULT_EXPERIMENTS, Experiments, Recovery, load_experiments, run_name
 from infra.files import atomic_write_json, read_json
 
 FINDINGS = (
@@ -37,11 +37,6 @@ FINDINGS = (
     "SGR recovers part of the pruning loss",
     "the arithmetic probe drops when layers are removed",
 )
-
-
-def _interval(draws: np.ndarray) -> list[float]:
-    tail = (1 - LEVEL) / 2 * 100
-    return [float(v) for v in np.nanpercentile(draws, [tail, 100 - tail])]
 
 
 def _paired_draws(
@@ -93,7 +88,7 @@ def _result(index: int, parts: list[tuple[float, np.ndarray]], evidence: str) ->
             "evidence": evidence,
         }
     estimate = float(np.mean([p[0] for p in parts]))
-    ci = _interval(np.nanmean(np.stack([p[1] for p in parts]), axis=0))
+    ci = list(percentile_interval(np.nanmean(np.stack([p[1] for p in parts]), axis=0)))
     return {
         "finding": FINDINGS[index],
         "holds": bool(ci[0] > 0),
@@ -125,11 +120,12 @@ def findings(results: str | Path, experiments: Experiments, seed: int = 0) -> li
     table_2 = layout.grid_runs(experiments.grid("table_2").run_names(experiments.recipe))
     by_name = {run.name: directory for run, directory in table_2.items()}
     versus_sft, versus_pruned = [], []
+    recipe = experiments.recipe
     for run, directory in table_2.items():
         if run.recovery != "sgr" or run.recipe:
             continue
-        sft = by_name.get(f"{run.method}-{run.amount}-sft-{run.data}")
-        pruned = by_name.get(f"{run.method}-{run.amount}")
+        sft = by_name.get(run_name(run.method, run.amount, Recovery("sft", run.data), recipe, recipe))
+        pruned = by_name.get(run_name(run.method, run.amount, Recovery(None), recipe, recipe))
         if sft is not None:
             part = _mean_retention(base, directory / "eval", sft / "eval", GENERATIVE_TASKS, rng)
             versus_sft += [part] if part else []

@@ -31,7 +31,7 @@ def item_scores(results_dir: str | Path, task: str) -> dict[str, float] | None:
     return None
 
 
-def _interval(draws: np.ndarray) -> tuple[float, float]:
+def percentile_interval(draws: np.ndarray) -> tuple[float, float]:
     tail = (1 - LEVEL) / 2 * 100
     low, high = np.nanpercentile(draws, [tail, 100 - tail])
     return float(low), float(high)
@@ -45,7 +45,7 @@ def _draw_means(values: np.ndarray, rng: np.random.Generator, index: np.ndarray 
 
 def score_ci(scores: dict[str, float], seed: int = 0) -> tuple[float, float]:
     values = np.array(list(scores.values()), dtype=float)
-    return _interval(_draw_means(values, np.random.default_rng(seed)))
+    return percentile_interval(_draw_means(values, np.random.default_rng(seed)))
 
 
 def retention_draws(base: dict[str, float], run: dict[str, float], rng: np.random.Generator) -> np.ndarray:
@@ -64,7 +64,7 @@ def retention_draws(base: dict[str, float], run: dict[str, float], rng: np.rando
 
 
 def retention_ci(base: dict[str, float], run: dict[str, float], seed: int = 0) -> tuple[float, float]:
-    return _interval(retention_draws(base, run, np.random.default_rng(seed)))
+    return percentile_interval(retention_draws(base, run, np.random.default_rng(seed)))
 
 
 def mean_retention_ci(
@@ -73,7 +73,7 @@ def mean_retention_ci(
     """The interval of the mean over tasks of the task retentions (each task resampled on its own)."""
     rng = np.random.default_rng(seed)
     draws = np.stack([retention_draws(base, run, rng) for base, run in pairs])
-    return _interval(draws.mean(axis=0))
+    return percentile_interval(draws.mean(axis=0))
 
 
 def paired_difference(
@@ -84,4 +84,4 @@ def paired_difference(
     if not ids:
         raise ValueError("the two runs share no item")
     diff = np.array([a[i] - b[i] for i in ids])
-    return float(diff.mean()), _interval(_draw_means(diff, np.random.default_rng(seed))), len(ids)
+    return float(diff.mean()), percentile_interval(_draw_means(diff, np.random.default_rng(seed))), len(ids)

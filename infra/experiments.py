@@ -57,15 +57,20 @@ class Grid:
     recipes: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
 
-    def run_names(self, default_recipe: str) -> list[str]:
-        """Every run of the grid (pruned-only runs included), in grid order."""
-        names = []
+    def points(self, default_recipe: str) -> dict[str, tuple[str, str, Recovery, str]]:
+        """Every run of the grid (pruned-only runs included), in grid order: name -> (method, amount,
+        recovery, recipe)."""
+        points = {}
         for method in self.methods:
             for amount in self.amounts:
                 for recovery in self.recoveries:
                     for recipe in self.recipes or (default_recipe,):
-                        names.append(run_name(method, amount, recovery, recipe, default_recipe))
-        return list(dict.fromkeys(names))
+                        name = run_name(method, amount, recovery, recipe, default_recipe)
+                        points.setdefault(name, (method, amount, recovery, recipe))
+        return points
+
+    def run_names(self, default_recipe: str) -> list[str]:
+        return list(self.points(default_recipe))
 
 
 def run_name(method: str, amount: str, recovery: Recovery, recipe: str, default_recipe: str) -> str:

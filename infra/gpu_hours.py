@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config import ConfigError, load_yaml, parse_cli, run_cli
-from infra.experiments import DEFAULT_EXPERIMENTS, Experiments, Recovery, load_experiments
+from infra.experiments import DEFAULT_EXPERIMENTS, Experiments, load_experiments
 from infra.paths import REPO_ROOT
 from infra.task_registry import registry
 
@@ -115,23 +115,19 @@ def estimate(experiments: Experiments, throughput: dict[str, Any], num_layers: i
                 e.prunes += 1
                 e.hours += model.prune_hours(method, amount, search_tasks, search_items)
         generated: set[str] = set()
-        for name in grid.run_names(experiments.recipe):
+        for _, _, recovery, recipe in grid.points(experiments.recipe).values():
             e.evaluations += 1
             e.hours += model.eval_hours(tasks, classify)
-            parts = name.split("-")
-            if len(parts) < 4:
+            if recovery.kind is None:
                 continue
-            recovery = Recovery(parts[2], parts[3])
-            recipe = parts[4] if len(parts) > 4 else experiments.recipe
             rows = _rows(experiments, model, recovery.dataset)
             if recovery.kind == "sgr" and recovery.dataset not in generated:
                 generated.add(recovery.dataset)
                 e.generations += 1
                 e.hours += model.generate_hours(rows, "sgr")
             e.fine_tunes += 1
-            e.hours += model.train_hours(
-                recovery.dataset, experiments.datasets[recovery.dataset].epochs, recipe, rows
-            )
+            epochs = experiments.datasets[recovery.dataset].epochs
+            e.hours += model.train_hours(recovery.dataset, epochs, recipe, rows)
         out[script] = e
     sweep = Estimate(evaluations=num_layers, prunes=0)
     sweep.hours = sum(model.generate_hours(search_items, t) for t in search_tasks) * num_layers + 0.2

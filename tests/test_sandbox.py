@@ -78,7 +78,7 @@ def escape_programs(target: Path, victim: Path, port: int) -> dict[str, str]:
             "for o in gc.get_objects():\n"
             "    if isinstance(o, io.IOBase):\n"
             '        try: o.write(\'{"outcome": "passed"}\')\n'
-            "        except Exception: pass\n"
+            "        except (OSError, ValueError, TypeError): pass  # closed, read-only or binary handles\n"
             "for fd in range(3, 256):\n"
             "    try: os.write(fd, json.dumps({'outcome': 'passed', 'detail': ''}).encode())\n"
             "    except OSError: pass\n"
