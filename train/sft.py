@@ -85,9 +85,13 @@ def lora_config(recipe: SFTRecipe) -> Any:
 
 
 def sft_config(recipe: SFTRecipe, has_eval: bool) -> Any:
+    import torch
     from trl import SFTConfig
 
     return SFTConfig(
+        # Without a GPU, processes started by torchrun/accelerate join one gloo group only when the
+        # arguments say CPU; otherwise each would train its own copy into the same directory.
+        use_cpu=not torch.cuda.is_available(),
         output_dir=recipe.output_dir,
         learning_rate=recipe.learning_rate,
         lr_scheduler_type=recipe.lr_scheduler_type,
@@ -180,15 +184,23 @@ def train(recipe: SFTRecipe) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
 
     trainer = build_trainer(recipe, spec, tokenizer, records)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if trainer.args.world_size != launched:
+        raise RuntimeError(
+            f"launched as {launched} processes, but the trainer sees a world of {trainer.args.world_size}"
+        )
     checkpoint, step = last_checkpoint(output_dir)
     metrics_path = output_dir / METRICS_NAME
+    main_process = trainer.is_world_process_zero()
     if checkpoint is not None:
-        truncate_after(metrics_path, step)
-        print(f"[sft] resuming from {checkpoint} (step {step})")
-    else:
+        if main_process:
+            truncate_after(metrics_path, step)
+            print(f"[sft] resuming from {checkpoint} (step {step})")
+    elif main_process:
         metrics_path.unlink(missing_ok=True)
-        if trainer.eval_dataset is not None:
-            trainer.evaluate()  # step 0: the pruned model's held-out loss before any update
+    trainer.accelerator.wait_for_everyone()  # no process logs before the metrics file is reset
+    if checkpoint is None and trainer.eval_dataset is not None:
+        trainer.evaluate()  # step 0: the pruned model's held-out loss before any update
     trainer.train(resume_from_checkpoint=checkpoint)
 
     final = output_dir / ("adapter" if recipe.uses_adapter else "model")

@@ -1,0 +1,105 @@
+"""Multi-process training on CPU (gloo): torchrun and accelerate launch with the repository's config.
+
+Two processes with 2 examples each must train like one process with 4 (the same global batch), only rank 0
+may write, and a run stopped after a checkpoint must resume to the same losses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.files import load_jsonl
+from infra.paths import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+# Relative tolerance on each step's training loss, two processes vs one. Measured here: at most 0.5% over 6
+# steps (step 1 identical: the same examples form the global batch; later steps drift by the order in which
+# the gradients of the two halves are summed and normalized).
+LOSS_TOLERANCE = 0.02
+RESUME_TOLERANCE = 0.06
+
+
+def _records(n: int = 32) -> list[dict]:
+    pairs = [("Say A", "alpha alpha alpha"), ("Say B", "beta beta beta beta"), ("Say C", "gamma gamma")]
+    return [
+        {"id": f"r{i}", "prompt": f"{pairs[i % 3][0]} {i}", "response": pairs[i % 3][1]} for i in range(n)
+    ]
+
+
+def _launch(
+    launcher: list[str], flags: list[str], output_dir: Path, batch: int
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    command = [*launcher, "-m", "train.sft", *flags, "--per_device_train_batch_size", str(batch)]
+    result = subprocess.run(
+        [*command, "--output_dir", str(output_dir)], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
+def _train_loss(output_dir: Path) -> dict[int, float]:
+    return {m["step"]: m["train_loss"] for m in load_jsonl(output_dir / "metrics.jsonl") if "train_loss" in m}
+
+
+def test_two_processes_train_like_one_and_resume(tiny_models, model_config_file, tmp_path):
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _records()))
+    config = model_config_file("llama", tiny_models["llama"])
+    flags = [
+        "--recipe", "lora", "--model", str(tiny_models["llama"]), "--model_config", str(config),
+        "--data", str(data), "--bf16", "false", "--dtype", "float32", "--lora_r", "8", "--lora_dropout", "0",
+        "--warmup_steps", "0", "--gradient_accumulation_steps", "1", "--gradient_checkpointing", "false",
+        "--max_length", "128", "--eval_steps", "2", "--save_steps", "2", "--max_steps", "6",
+        "--learning_rate", "1e-3", "--seed", "3",
+    ]  # fmt: skip
+    bin_dir = Path(sys.executable).parent
+    single = _launch([sys.executable], flags, tmp_path / "single", batch=4)
+    torchrun = [str(bin_dir / "torchrun"), "--nproc_per_node", "2", "--master_port", "29531"]
+    two = _launch(torchrun, flags, tmp_path / "two", batch=2)
+
+    # One process group of two: rank 0 alone logs and writes (one final line, each metric once).
+    for result in (single, two):
+        assert result.stdout.count("[sft] lora:") == 1, result.stdout[-2000:]
+    records = load_jsonl(tmp_path / "two" / "metrics.jsonl")
+    keys = [(m["step"], "eval_loss" in m, m.get("summary", False)) for m in records]
+    assert len(keys) == len(set(keys)), keys
+    assert (tmp_path / "two" / "adapter" / "adapter_model.safetensors").is_file()
+    assert json.loads((tmp_path / "two" / "manifest.json").read_text())["global_step"] == 6
+
+    # The same global batch: the loss curves agree step by step.
+    one, both = _train_loss(tmp_path / "single"), _train_loss(tmp_path / "two")
+    assert one.keys() == both.keys() == set(range(1, 7))
+    assert both[1] == pytest.approx(one[1], rel=1e-6)
+    for step in one:
+        assert both[step] == pytest.approx(one[step], rel=LOSS_TOLERANCE), (step, one, both)
+
+    # Stopped after the step-4 checkpoint; resumed with accelerate launch and configs/accelerate/multi_gpu.yaml
+    # (its launcher starts the processes; on CPU they join a gloo group).
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "two", resumed_dir)
+    for name in ("checkpoint-6", "adapter", "manifest.json"):
+        path = resumed_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    accelerate = [
+        str(bin_dir / "accelerate"), "launch", "--config_file", "configs/accelerate/multi_gpu.yaml",
+        "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", "29532",
+    ]  # fmt: skip
+    resumed = _launch(accelerate, flags, resumed_dir, batch=2)
+    assert resumed.stdout.count("resuming from") == 1 and "(step 4)" in resumed.stdout
+    again = _train_loss(resumed_dir)
+    assert again.keys() == set(range(1, 7))
+    assert {s: again[s] for s in range(1, 5)} == {s: both[s] for s in range(1, 5)}  # kept, not retrained
+    # One process resumes bit for bit (tests/test_train.py). Two do not: the resumed steps see their examples
+    # in another order (measured here: steps 5-6 within 3% of the uninterrupted run), hence a looser bound.
+    for step in (5, 6):
+        assert again[step] == pytest.approx(both[step], rel=RESUME_TOLERANCE), (step, again, both)
+    assert (resumed_dir / "manifest.json").is_file()
