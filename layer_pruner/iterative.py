@@ -35,6 +35,33 @@ def normalized_score(scores: dict[str, float], baseline: dict[str, float]) -> fl
     return sum(ratios) / len(ratios)
 
 
+def winner(results: dict[int, float]) -> int:
+    """The layer a search step removes: the highest normalized score; ties go to the later layer."""
+    return max(results, key=lambda layer: (results[layer], layer))
+
+
+def search_progress(
+    state_dir: Path, num_layers: int, n: int, protected: tuple[int, ...] = (0,)
+) -> tuple[int, list[int]] | None:
+    """Where a search saved in ``state_dir`` stands, from its files alone (no model): the first step that
+    is not fully scored and the indices of its candidates still missing (as ``--candidate_index`` counts
+    them), or None when all ``n`` steps are scored. Without a baseline, step 1 is the first."""
+    state_dir = Path(state_dir)
+    removed: list[int] = []
+    baseline_path = state_dir / "baseline.json"
+    baseline = read_json(baseline_path)["scores"] if baseline_path.is_file() else None
+    for step in range(1, n + 1):
+        candidates = [i for i in range(num_layers) if i not in removed and i not in protected]
+        step_dir = state_dir / f"step_{step:02d}"
+        paths = [step_dir / f"layer_{layer:03d}.json" for layer in candidates]
+        missing = [index for index, path in enumerate(paths) if not path.is_file()]
+        if missing or baseline is None:
+            return step, missing
+        scores = {layer: read_json(path)["scores"] for layer, path in zip(candidates, paths)}
+        removed.append(winner({layer: normalized_score(s, baseline) for layer, s in scores.items()}))
+    return None
+
+
 def _task_scores(result: dict[str, dict[str, Any]]) -> dict[str, float]:
     return {task: float(value["score"]) for task, value in result.items()}
 
@@ -119,8 +146,7 @@ class GreedySearch:
             ):
                 scores = self._evaluate(step_dir / f"layer_{layer:03d}.json", sorted(removed + [layer]))
                 results[layer] = normalized_score(scores, baseline)
-            # Highest normalized score wins; ties go to the later layer.
-            best = max(results, key=lambda layer: (results[layer], layer))
+            best = winner(results)
             removed.append(best)
             history.append(
                 {

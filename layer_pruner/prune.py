@@ -71,7 +71,15 @@ class PruneArgs:
     tensor_parallel_size: int = 1
     seed: int = 0
     search_dir: str | None = None
-    candidate_index: int | None = None
+    candidate_index: int | None = field(
+        default=None,
+        metadata={
+            "help": "iterative: score only this candidate of the first unfinished step (an array task)"
+        },
+    )
+    baseline_only: bool = field(
+        default=False, metadata={"help": "iterative: score only the unpruned model (before the array tasks)"}
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -83,6 +91,8 @@ class PruneArgs:
             raise ConfigError(f"method {self.method!r} needs exactly one of --n or --ratio")
         if self.backend not in BACKENDS:
             raise ConfigError(f"key 'backend': expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if (self.candidate_index is not None or self.baseline_only) and self.method != "iterative":
+            raise ConfigError("--candidate_index and --baseline_only belong to the iterative method")
         if self.method == "iterative" and self.model_config is None:
             raise ConfigError("key 'model_config': the iterative method needs --model_config for its prompts")
 
@@ -167,6 +177,9 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
     }
     search_dir = Path(args.search_dir or f"{args.output_dir}.search")
     search = GreedySearch(model, tokenizer, scorer, n, search_dir, settings=settings)
+    if args.baseline_only:
+        search.baseline()
+        raise SystemExit(0)
     removed, history = search.run(args.candidate_index)
     if len(removed) < n:
         raise SystemExit(0)  # an array task evaluated its candidate; the final run merges

@@ -8,8 +8,10 @@
 # responses (Figure 1), their degeneration (Figure 2), the arithmetic probe per ablated layer (Figure 3) and
 # the code outcomes (Figure 4).
 #   bash scripts/figures1-4_sweep.sh llama-3.1-8b-instruct       # every layer in one job (one engine)
-#   sbatch --array=1-31 scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # one layer per task (L-1 tasks:
-#   31 for Llama, 27 for Qwen, 25 for Gemma); then run it once more without an array to collect and draw.
+#   bash scripts/slurm/submit.sh scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # SLURM: one array task
+#   per layer (L-1 tasks: 31 for Llama, 27 for Qwen, 25 for Gemma), then the collecting run and the figures.
+#   sbatch --array=1-31 scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # the same array by hand; then
+#   run it once more without an array to collect and draw.
 #   PLAN=1 bash scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # print the stage commands only
 # Variables: N_ITEMS [registry: 100] items per task per layer, and scripts/lib.sh's.
 set -euo pipefail

@@ -9,7 +9,7 @@ from infra.modeling import decoder_layers, load_model, load_tokenizer
 from infra.tiny_models import ARCHITECTURES
 from layer_pruner import prune
 from layer_pruner.inmemory import drop_layers, layers_removed
-from layer_pruner.iterative import GreedySearch, single_layer_sweep
+from layer_pruner.iterative import GreedySearch, search_progress, single_layer_sweep
 from layer_pruner.materialize import materialize
 from layer_pruner.plan import PlanError, PrunePlan, layers_to_remove, validate_removal
 from layer_pruner.scoring import angular_distances, block_influence, lowest
@@ -180,6 +180,31 @@ def test_iterative_picks_best_ties_later_never_layer_zero_and_resumes(tiny_model
     assert array_scorer.calls == 8
     with pytest.raises(ValueError, match="other settings"):
         GreedySearch(model, tokenizer, array_scorer, 1, tmp_path / "array", settings={"k": 2})
+
+
+def test_search_progress_guides_array_tasks_step_by_step(tiny_models, tmp_path):
+    """What the SLURM submitter reads from the files (no model) is what the search does next: run the
+    missing candidates of each step as array tasks would, with one task failed and rerun."""
+    model = load_model(str(tiny_models["llama"]), dtype="float32", device="cpu")
+    tokenizer = load_tokenizer(str(tiny_models["llama"]))
+    scorer = CountingScorer(lambda missing: 1.0 - 0.1 * sum(missing) / max(len(missing), 1))
+    scorer.originals = list(decoder_layers(model))
+    state = tmp_path / "search"
+
+    def search():
+        return GreedySearch(model, tokenizer, scorer, 2, state, settings={}, progress=False)
+
+    assert search_progress(state, 8, 2) == (1, list(range(7)))  # nothing yet: step 1, every candidate
+    for index in [i for i in range(7) if i != 4]:  # the task of candidate 4 (layer 5) failed
+        search().run(index)
+    assert search_progress(state, 8, 2) == (1, [4])
+    search().run(4)
+    assert search_progress(state, 8, 2) == (2, list(range(6)))  # layer 1 won step 1 (the least penalty)
+    for index in range(6):
+        search().run(index)
+    assert search_progress(state, 8, 2) is None
+    calls = scorer.calls
+    assert search().run()[0] == [1, 2] and scorer.calls == calls  # the final run only merges
 
 
 def test_single_layer_sweep_writes_one_file_per_layer(tiny_models, tmp_path):

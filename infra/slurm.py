@@ -1,0 +1,452 @@
+"""Run an experiment script on a SLURM cluster: its stages as jobs with dependencies, then a report.
+
+    bash scripts/slurm/submit.sh scripts/table2_recovery.sh llama-3.1-8b-instruct
+    python -m infra.slurm --script scripts/figures1-4_sweep.sh --model_config llama-3.1-8b-instruct --wait
+    python -m infra.slurm --report outputs/llama-3.1-8b-instruct/slurm/submission-20261130-101500.json
+
+The jobs come from the script itself: ``PLAN=1 bash <script> <model config>`` prints every stage command
+still to run (complete stages are skipped), so a resubmission after a failure submits only what is missing.
+Each command becomes one job, except
+
+- the single-layer sweep: an array with one task per missing layer (``--layer $SLURM_ARRAY_TASK_ID``), then
+  the collecting run (baseline, manifest);
+- the iterative search: a baseline job, then per step an array with one task per missing candidate
+  (``--candidate_index``), each step after the one before, then the run that writes the pruned model.
+
+A job waits (``--dependency=afterok``) for every earlier job that writes a path it reads, so the tables come
+last. Resources per stage come from ``--resources`` (configs/slurm/*.yaml); ``--sbatch=...`` or sbatch's own
+variables (``SBATCH_PARTITION``, ``SBATCH_ACCOUNT``) add site options. Jobs inherit the submitting shell's
+environment: activate the project's environment first. Logs and the submission record go to
+``$OUT/<model config>/slurm/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config import ConfigError, parse_cli
+from infra.files import atomic_write_json, read_json
+from infra.paths import REPO_ROOT
+
+OUTPUT_FLAGS = ("--output_dir", "--output")
+# States after which a job or array task does nothing more (squeue/scontrol's JobState).
+FINAL_STATES = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+}
+NEVER_SATISFIED = "DependencyNeverSatisfied"
+
+
+@dataclass
+class SubmitArgs:
+    script: str | None = field(default=None, metadata={"help": "scripts/<artifact>.sh"})
+    model_config: str | None = field(default=None, metadata={"help": "configs/models name"})
+    resources: str = field(default="configs/slurm/a100.yaml", metadata={"help": "sbatch options per stage"})
+    sbatch: str = field(default="", metadata={"help": 'extra sbatch options: --sbatch="--partition=gpu"'})
+    max_parallel: int | None = field(default=None, metadata={"help": "array tasks running at once"})
+    dry_run: bool = field(default=False, metadata={"help": "print the sbatch commands, submit nothing"})
+    wait: bool = field(default=False, metadata={"help": "wait for the jobs, then report (exit 1 on failure)"})
+    report: str | None = field(default=None, metadata={"help": "report on an earlier submission record"})
+    poll_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.report is None and (self.script is None or self.model_config is None):
+            raise ConfigError("give --script and --model_config (or --report <submission record>)")
+        if self.script is not None and not (REPO_ROOT / self.script).is_file():
+            raise ConfigError(f"key 'script': no such script {self.script}")
+        if self.max_parallel is not None and self.max_parallel < 1:
+            raise ConfigError(f"key 'max_parallel': expected >= 1, got {self.max_parallel}")
+
+
+@dataclass
+class Job:
+    """One sbatch submission: a stage command, or an array of one (``array`` task ids)."""
+
+    name: str
+    stage: str
+    command: list[str]
+    array: list[int] | None = None
+    array_flag: str | None = None  # the command's flag that takes $SLURM_ARRAY_TASK_ID
+    array_label: str = "task"
+    after: list[int] = field(default_factory=list)  # indices of earlier jobs in the submission
+    outputs: list[str] = field(default_factory=list)
+
+    def wrap(self) -> str:
+        """The job's shell command (sbatch --wrap runs it with /bin/sh)."""
+        line = shlex.join(self.command)
+        if self.array_flag:
+            line += f' {self.array_flag} "$SLURM_ARRAY_TASK_ID"'
+        return line
+
+
+# --- the script's stages -------------------------------------------------------------------------------------
+
+
+def plan_commands(script: str, model_config: str, env: dict[str, str] | None = None) -> list[list[str]]:
+    """The stage commands ``script`` still has to run (its PLAN=1 output), in order."""
+    result = subprocess.run(
+        ["bash", script, model_config],
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {}), "PLAN": "1"},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise ConfigError(f"{script}: planning failed (exit {result.returncode}): {result.stderr.strip()}")
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    return [shlex.split(line) for line in lines if not line.startswith("[")]
+
+
+def flag_values(command: list[str]) -> dict[str, list[str]]:
+    """``--flag value...`` pairs of a command (a flag's values run up to the next flag)."""
+    values: dict[str, list[str]] = {}
+    current = None
+    for arg in command:
+        if arg.startswith("--"):
+            current = arg.split("=", 1)[0]
+            values.setdefault(current, [])
+            if "=" in arg:
+                values[current].append(arg.split("=", 1)[1])
+        elif current is not None:
+            values[current].append(arg)
+    return values
+
+
+def stage_of(command: list[str]) -> str:
+    """The module a command runs (``python -m <module>``, also behind a launcher), else its program."""
+    if "-m" in command:
+        return command[command.index("-m") + 1]
+    return Path(command[0]).name
+
+
+def _without_flag(command: list[str], flag: str) -> list[str]:
+    out, skipping = [], False
+    for arg in command:
+        if arg.startswith("--"):
+            skipping = arg == flag or arg.startswith(flag + "=")
+        if not skipping:
+            out.append(arg)
+    return out
+
+
+def _path(value: str) -> tuple[str, ...]:
+    value = value.split("=", 1)[1] if "=" in value and not value.startswith(("/", ".")) else value
+    return Path(os.path.normpath(REPO_ROOT / value)).parts
+
+
+def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def _label(path: str, results: Path) -> str:
+    """A job's name from the path it writes, relative to the results: pruned/bi-25pct/model -> pruned.bi-25pct"""
+    try:
+        relative = Path(os.path.normpath(REPO_ROOT / path)).relative_to(os.path.normpath(REPO_ROOT / results))
+    except ValueError:
+        relative = Path(path)
+    return ".".join(p for p in relative.parts if p != "model") or relative.name
+
+
+def _array_spec(ids: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3,7'"""
+    ranges: list[str] = []
+    start = previous = ids[0]
+    for i in [*ids[1:], None]:
+        if i is not None and i == previous + 1:
+            previous = i
+            continue
+        ranges.append(str(start) if start == previous else f"{start}-{previous}")
+        if i is not None:
+            start = previous = i
+    return ",".join(ranges)
+
+
+def sweep_jobs(command: list[str], name: str) -> list[Job]:
+    """A sweep over --layers: one array task per layer not yet scored, then the collecting run."""
+    values = flag_values(command)
+    output_dir = REPO_ROOT / values["--output_dir"][0]
+    layers = [int(x) for x in ",".join(values.get("--layers", [])).split(",") if x]
+    missing = [layer for layer in layers if not (output_dir / f"layer_{layer:03d}.json").is_file()]
+    jobs = []
+    if missing:
+        jobs.append(
+            Job(
+                name=f"{name}.layers",
+                stage="layer_pruner.sweep",
+                command=_without_flag(command, "--layers"),
+                array=missing,
+                array_flag="--layer",
+                array_label="layer",
+            )
+        )
+    collect = Job(name=name, stage="layer_pruner.sweep", command=command, outputs=values["--output_dir"])
+    collect.after = [0] if missing else []  # relative to this group; shifted by the caller
+    return [*jobs, collect]
+
+
+def iterative_jobs(command: list[str], name: str) -> list[Job]:
+    """An iterative search: baseline, one array per step (one task per missing candidate), final run."""
+    from infra.model_spec import load_model_spec
+    from layer_pruner.iterative import search_progress
+    from layer_pruner.plan import layers_to_remove
+
+    values = flag_values(command)
+    (model_config,) = values["--model_config"]
+    num_layers = load_model_spec(model_config).num_layers
+    ratio = values.get("--ratio")
+    n = layers_to_remove(
+        num_layers,
+        n=int(values["--n"][0]) if "--n" in values else None,
+        ratio=float(ratio[0]) if ratio else None,
+    )
+    output_dir = values["--output_dir"][0]
+    search_dir = REPO_ROOT / (values.get("--search_dir") or [f"{output_dir}.search"])[0]
+    protected = (0,)
+    progress = search_progress(search_dir, num_layers, n, protected)
+    jobs: list[Job] = []
+    if not (search_dir / "baseline.json").is_file():
+        jobs.append(
+            Job(name=f"{name}.baseline", stage="layer_pruner.prune", command=[*command, "--baseline_only"])
+        )
+    if progress is not None:
+        first_step, missing = progress
+        for step in range(first_step, n + 1):
+            tasks = missing if step == first_step else list(range(num_layers - len(protected) - (step - 1)))
+            if not tasks:
+                continue
+            job = Job(
+                name=f"{name}.step{step}",
+                stage="layer_pruner.prune",
+                command=command,
+                array=tasks,
+                array_flag="--candidate_index",
+                array_label=f"step {step} candidate",
+            )
+            job.after = [len(jobs) - 1] if jobs else []
+            jobs.append(job)
+    final = Job(name=name, stage="layer_pruner.prune", command=command, outputs=[output_dir])
+    final.after = [len(jobs) - 1] if jobs else []
+    return [*jobs, final]
+
+
+def build_jobs(commands: list[list[str]], model_config: str, results: Path) -> list[Job]:
+    """The jobs of a script's stage commands, with their dependencies (indices of earlier jobs)."""
+    jobs: list[Job] = []
+    for command in commands:
+        stage = stage_of(command)
+        values = flag_values(command)
+        outputs = [v for flag in OUTPUT_FLAGS for v in values.get(flag, [])]
+        name = f"{model_config}.{_label(outputs[0], results) if outputs else stage.rsplit('.', 1)[-1]}"
+        if stage == "layer_pruner.sweep" and "--layers" in values:
+            group = sweep_jobs(command, name)
+        elif stage == "layer_pruner.prune" and values.get("--method") == ["iterative"]:
+            group = iterative_jobs(command, name)
+        else:
+            group = [Job(name=name, stage=stage, command=command, outputs=outputs)]
+        # Every flag value read as a path (the repository is the base of relative ones); numbers and names
+        # match no output.
+        inputs = [
+            _path(v) for flag, vs in values.items() if flag not in OUTPUT_FLAGS for v in vs if v.strip(".")
+        ]
+        writers = [
+            i
+            for i, job in enumerate(jobs)
+            for out in job.outputs
+            if any(_overlaps(_path(out), p) for p in inputs)
+        ]
+        offset = len(jobs)
+        for job in group:
+            job.after = sorted({*writers, *(offset + i for i in job.after)})
+        jobs.extend(group)
+    return jobs
+
+
+# --- resources and submission ------------------------------------------------------------------------------
+
+
+def load_resources(path: str) -> dict[str, Any]:
+    """``{"default": {...}, "stages": {module: {...}}}`` of sbatch long options."""
+    file = REPO_ROOT / path
+    if not file.is_file():
+        raise ConfigError(f"key 'resources': no such file {path}")
+    data = yaml.safe_load(file.read_text()) or {}
+    unknown = set(data) - {"default", "stages"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (expected default, stages)")
+    for key in ("default", *(f"stages.{s}" for s in data.get("stages") or {})):
+        value = data["default"] if key == "default" else data["stages"][key.split(".", 1)[1]]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: key '{key}' must map sbatch options to values")
+    return {"default": data.get("default") or {}, "stages": data.get("stages") or {}}
+
+
+def resource_flags(resources: dict[str, Any], stage: str) -> list[str]:
+    options = {**resources["default"], **resources["stages"].get(stage, {})}
+    return [f"--{key}={value}" for key, value in options.items() if value is not None]
+
+
+def sbatch_command(
+    job: Job,
+    ids: list[str],
+    log_dir: Path,
+    resources: dict[str, Any],
+    extra: list[str],
+    max_parallel: int | None,
+) -> list[str]:
+    log = log_dir / (f"{job.name}-%A_%a.out" if job.array else f"{job.name}-%j.out")
+    command = ["sbatch", "--parsable", f"--job-name={job.name}", f"--output={log}", f"--chdir={REPO_ROOT}"]
+    if job.array:
+        command.append(f"--array={_array_spec(job.array)}" + (f"%{max_parallel}" if max_parallel else ""))
+    if job.after:
+        command.append("--dependency=afterok:" + ":".join(ids[i] for i in job.after))
+    return [*command, *resource_flags(resources, job.stage), *extra, f"--wrap={job.wrap()}"]
+
+
+def submit(args: SubmitArgs) -> Path | None:
+    """Submit the script's missing stages; returns the submission record (None for a dry run or nothing)."""
+    assert args.script is not None and args.model_config is not None
+    results = Path(os.environ.get("OUT", "outputs")) / args.model_config
+    resources = load_resources(args.resources)
+    commands = plan_commands(args.script, args.model_config)
+    jobs = build_jobs(commands, args.model_config, results)
+    if not jobs:
+        print(f"[slurm] {args.script} {args.model_config}: every stage is complete; nothing to submit")
+        return None
+    log_dir = (REPO_ROOT / results / "slurm").resolve()
+    extra = shlex.split(args.sbatch)
+    ids: list[str] = []
+    records = []
+    if not args.dry_run:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    for job in jobs:
+        command = sbatch_command(job, ids, log_dir, resources, extra, args.max_parallel)
+        if args.dry_run:
+            ids.append(f"<{len(ids)}>")
+            print(shlex.join(command))
+            continue
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"sbatch failed for {job.name} (exit {result.returncode}): {result.stderr.strip()}"
+            )
+        ids.append(result.stdout.strip().split(";")[0])
+        log = command[3].split("=", 1)[1].replace("%j", ids[-1]).replace("%A", ids[-1])
+        tasks = f" {job.array_label}s {_array_spec(job.array)}" if job.array else ""
+        after = f" after {','.join(ids[i] for i in job.after)}" if job.after else ""
+        print(f"[slurm] {ids[-1]} {job.name}{tasks}{after}  log: {log}")
+        records.append(
+            {
+                "id": ids[-1],
+                "name": job.name,
+                "stage": job.stage,
+                "command": job.wrap(),
+                "array": job.array,
+                "array_label": job.array_label,
+                "after": [ids[i] for i in job.after],
+                "log": log,
+            }
+        )
+    if args.dry_run:
+        return None
+    record = log_dir / f"submission-{datetime.now():%Y%m%d-%H%M%S}.json"
+    atomic_write_json(record, {"script": args.script, "model_config": args.model_config, "jobs": records})
+    print(f"[slurm] {len(records)} jobs submitted; record: {record}")
+    print(f"[slurm] follow: python -m infra.slurm --report {record} [--wait]")
+    return record
+
+
+# --- report ------------------------------------------------------------------------------------------------
+
+
+def job_states(job_id: str) -> list[dict[str, str]]:
+    """The controller's records of a job (one per array task once tasks exist)."""
+    result = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True)
+    if result.returncode != 0:
+        return [{"JobId": job_id, "JobState": "UNKNOWN", "Reason": result.stderr.strip()}]
+    return [dict(re.findall(r"(\w+)=(\S*)", line)) for line in result.stdout.splitlines() if line.strip()]
+
+
+def _finished(state: dict[str, str]) -> bool:
+    return state.get("JobState") in FINAL_STATES or state.get("Reason") == NEVER_SATISFIED
+
+
+def report(record_path: Path, wait: bool = False, poll_seconds: float = 10.0) -> int:
+    """Print each job's outcome (failed tasks with their exit code and log); 0 when every job completed."""
+    record = read_json(record_path)
+    while True:
+        states = {job["id"]: job_states(job["id"]) for job in record["jobs"]}
+        if not wait or all(_finished(s) for ss in states.values() for s in ss):
+            break
+        time.sleep(poll_seconds)
+    counts: dict[str, int] = {}
+    problems = []
+    for job in record["jobs"]:
+        for state in states[job["id"]]:
+            status = state.get("JobState", "UNKNOWN")
+            if state.get("Reason") == NEVER_SATISFIED:
+                status = "NEVER_RUN"
+                if state.get("JobState") == "PENDING":
+                    subprocess.run(["scancel", state["JobId"]], capture_output=True)
+            counts[status] = counts.get(status, 0) + 1
+            if status == "COMPLETED":
+                continue
+            task = state.get("ArrayTaskId", "")
+            label = f" ({job['array_label']} {task})" if job["array"] and task else ""
+            log = state.get("StdOut") or job["log"]
+            if status == "NEVER_RUN":
+                problems.append(f"NEVER_RUN {job['id']} {job['name']}: a job it waits for failed (cancelled)")
+            elif status in FINAL_STATES:
+                problems.append(
+                    f"{status} {state.get('JobId')} {job['name']}{label} exit {state.get('ExitCode')}  log: {log}"
+                )
+            else:
+                problems.append(f"{status} {state.get('JobId')} {job['name']}{label}  log: {log}")
+    summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+    print(f"[slurm] {record_path.name}: {summary}")
+    for line in problems:
+        print(f"[slurm] {line}")
+    failed = any(p.split()[0] in FINAL_STATES | {"NEVER_RUN", "UNKNOWN"} for p in problems)
+    if failed:
+        print(
+            f"[slurm] after fixing the cause, resubmit: python -m infra.slurm --script {record['script']} "
+            f"--model_config {record['model_config']}  (only what is missing runs)"
+        )
+        return 1
+    return 0 if not problems else 3  # 3: still running
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(SubmitArgs, argv, doc=__doc__)
+    try:
+        if args.report is not None:
+            return report(Path(args.report), wait=args.wait, poll_seconds=args.poll_seconds)
+        record = submit(args)
+        if record is not None and args.wait:
+            return report(record, wait=True, poll_seconds=args.poll_seconds)
+    except (ConfigError, RuntimeError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

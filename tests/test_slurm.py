@@ -1,0 +1,220 @@
+"""The experiment scripts under a real SLURM controller (one node, Debian's packages, started here as root).
+
+Through sbatch: the toy sweep (one array task per layer), Table 1 narrowed to the iterative search (one array
+task per candidate) with its recovery fine-tune. The results must equal the same scripts run locally. An
+array task that fails is reported with its state and log, and a resubmission runs only that task.
+
+    bash scripts/run_tests.sh -m slurm        # as root; installs slurmctld, slurmd, slurm-client, munge
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.files import load_jsonl
+from infra.paths import REPO_ROOT
+
+TOY_SETTINGS = {
+    "TOY_STEPS": "30",
+    "ITEMS": "4",
+    "N_ITEMS": "2",
+    "CAL_ITEMS": "2",
+    "SFT_LIMIT": "12",
+    "PROBE_ITEMS": "8",
+    "MAX_NEW_TOKENS": "8",
+    "CLASSIFY": "0",
+    "TRAIN_FLAGS": "--max_steps 2 --eval_steps 1 --save_steps 1 --num_train_epochs 1",
+}
+TABLE_1 = {"METHODS": "iterative", "AMOUNTS": "1layers"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("the one-node SLURM test cluster needs root (it starts munged, slurmctld, slurmd)")
+    directory = tmp_path_factory.mktemp("slurm")
+    start = subprocess.run(
+        ["bash", "scripts/slurm/test_cluster.sh", "start", str(directory)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert start.returncode == 0, start.stderr
+    yield {"SLURM_CONF": str(directory / "slurm.conf")}
+    subprocess.run(["bash", "scripts/slurm/test_cluster.sh", "stop", str(directory)], cwd=REPO_ROOT)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    cache = root / "cache"
+    return {**TOY_SETTINGS, "LPR_CACHE": str(cache), "MODEL_PATH": str(cache / "toy-llama")}
+
+
+def in_toy_env(command: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a shell command with the toy study's settings (scripts/toy_env.sh) on top of ``env``."""
+    script = f"source scripts/setup_env.sh >/dev/null && source scripts/lib.sh && source scripts/toy_env.sh && {command}"
+    return subprocess.run(
+        ["bash", "-c", script],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def submit(script: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return in_toy_env(
+        f"bash scripts/slurm/submit.sh {script} toy-llama --resources configs/slurm/test_cluster.yaml "
+        "--wait --poll_seconds 1",
+        env,
+    )
+
+
+def records(out: Path) -> list[dict]:
+    """Every job of every submission under ``out``, oldest first."""
+    jobs = []
+    for path in sorted((out / "toy-llama" / "slurm").glob("submission-*.json")):
+        jobs.extend(json.loads(path.read_text())["jobs"])
+    return jobs
+
+
+def untimed(path: Path) -> list[dict]:
+    """A responses file without its wall-clock field."""
+    return [{k: v for k, v in record.items() if k != "latency_s"} for record in load_jsonl(path)]
+
+
+def scores(path: Path) -> dict:
+    return json.loads(path.read_text())["scores"]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_scripts_on_slurm_equal_local_runs_and_failed_tasks_resubmit_alone(cluster, toy, tmp_path):
+    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
+    env = {**cluster, **toy, "OUT": str(on_slurm)}
+
+    # The sweep, with the path of layer 3's responses taken by a directory: its array task fails to write.
+    blocker = on_slurm / "toy-llama" / "sweep" / "layer_003.toy_arithmetic.jsonl"
+    blocker.mkdir(parents=True)
+    failed = submit("scripts/figures1-4_sweep.sh", env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    sweep_array = next(job for job in records(on_slurm) if job["name"] == "toy-llama.sweep.layers")
+    assert sweep_array["array"] == list(range(1, 8))
+    failed_lines = [line for line in failed.stdout.splitlines() if line.startswith("[slurm] FAILED")]
+    assert len(failed_lines) == 1 and "toy-llama.sweep.layers (layer 3)" in failed_lines[0], failed.stdout
+    log = Path(failed_lines[0].split("log: ")[1])
+    assert log.is_file() and "layer_003.toy_arithmetic.jsonl" in log.read_text()
+    assert "exit 1:0" in failed_lines[0] or "exit 2:0" in failed_lines[0]
+    assert "NEVER_RUN" in failed.stdout  # the collecting run waited for the array: cancelled
+    assert "resubmit:" in failed.stdout
+    finished = {p.name: p.stat().st_mtime_ns for p in (blocker.parent).glob("layer_00[!3].json")}
+    assert len(finished) == 6
+
+    blocker.rmdir()
+    again = submit("scripts/figures1-4_sweep.sh", env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = json.loads(sorted((on_slurm / "toy-llama" / "slurm").glob("submission-*.json"))[-1].read_text())
+    names = [job["name"] for job in second["jobs"]]
+    assert names == ["toy-llama.sweep.layers", "toy-llama.sweep", "toy-llama.artifacts"], names
+    assert second["jobs"][0]["array"] == [3]
+    assert {p.name: p.stat().st_mtime_ns for p in blocker.parent.glob("layer_00[!3].json")} == finished
+
+    # Table 1's iterative search (a baseline job, one array task per candidate) and its recovery.
+    table = submit("scripts/table1_pruning.sh", {**env, **TABLE_1})
+    assert table.returncode == 0, table.stdout + table.stderr
+    jobs = {job["name"]: job for job in records(on_slurm)}
+    step = jobs["toy-llama.pruned.iterative-1layers.step1"]
+    assert step["array"] == list(range(7)) and step["after"] == [
+        jobs["toy-llama.pruned.iterative-1layers.baseline"]["id"]
+    ]
+    train = jobs["toy-llama.recovered.iterative-1layers-sft-toy.train"]
+    assert jobs["toy-llama.pruned.iterative-1layers"]["id"] in train["after"]
+
+    # The same scripts run locally.
+    for script, extra in (("scripts/figures1-4_sweep.sh", {}), ("scripts/table1_pruning.sh", TABLE_1)):
+        result = in_toy_env(f"bash {script} toy-llama", {**toy, **extra, "OUT": str(local)})
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+    a, b = on_slurm / "toy-llama", local / "toy-llama"
+    assert scores(a / "sweep" / "baseline.json") == scores(b / "sweep" / "baseline.json")
+    for layer in range(1, 8):
+        name = f"layer_{layer:03d}"
+        assert scores(a / "sweep" / f"{name}.json") == scores(b / "sweep" / f"{name}.json"), name
+        for responses in sorted((b / "sweep").glob(f"{name}.*.jsonl")):
+            assert untimed(a / "sweep" / responses.name) == untimed(responses), responses.name
+    assert (a / "sweep" / "manifest.json").is_file()
+    search = Path("pruned/iterative-1layers/model.search")
+    candidates = sorted(p.name for p in (b / search / "step_01").glob("layer_*.json"))
+    assert len(candidates) == 7
+    for name in candidates:
+        assert scores(a / search / "step_01" / name) == scores(b / search / "step_01" / name), name
+    plan = "pruned/iterative-1layers/model/plan.json"
+    assert (
+        json.loads((a / plan).read_text())["removed_layers"]
+        == json.loads((b / plan).read_text())["removed_layers"]
+    )
+    run = "recovered/iterative-1layers-sft-toy"
+
+    def loss(root: Path) -> list[float]:
+        return [
+            m["train_loss"] for m in load_jsonl(root / run / "train" / "metrics.jsonl") if "train_loss" in m
+        ]
+
+    assert loss(a) == pytest.approx(loss(b), rel=1e-6) and len(loss(a)) == 2
+    for task in ("toy_arithmetic", "toy_brackets", "toy_copy"):
+        assert (
+            json.loads((a / run / "eval" / f"{task}.json").read_text())["score"]
+            == json.loads((b / run / "eval" / f"{task}.json").read_text())["score"]
+        ), task
+    assert (a / "artifacts" / "table_1.md").is_file()
+
+
+def dry_run(script: str, env: dict[str, str]) -> list[list[str]]:
+    result = subprocess.run(
+        ["bash", "scripts/slurm/submit.sh", script, "llama-3.1-8b-instruct", "--dry_run"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return [shlex.split(line) for line in result.stdout.splitlines()]
+
+
+def option(line: list[str], name: str) -> str | None:
+    return next((arg.split("=", 1)[1] for arg in line if arg.startswith(f"--{name}=")), None)
+
+
+def test_dry_run_sizes_arrays_from_the_model_config_and_chains_the_steps(tmp_path):
+    """Llama (32 layers), the paper's grid, no cluster: the sbatch lines the submitter would run."""
+    env = {"OUT": str(tmp_path / "out")}
+    sweep = dry_run("scripts/figures1-4_sweep.sh", env)
+    assert option(sweep[0], "array") == "1-31" and option(sweep[0], "gres") == "gpu:1"
+    assert option(sweep[0], "wrap").endswith('--layer "$SLURM_ARRAY_TASK_ID"')
+    assert option(sweep[1], "dependency") == "afterok:<0>" and "--layers 1,2,3" in option(sweep[1], "wrap")
+    assert (
+        option(sweep[-1], "dependency") == "afterok:<1>:<2>:<3>"
+    )  # the figures after the sweep, probe, profile
+    assert "analysis.build_artifacts" in option(sweep[-1], "wrap") and option(sweep[-1], "gres") is None
+
+    table = dry_run("scripts/table1_pruning.sh", {**env, "METHODS": "iterative"})
+    names = [option(line, "job-name") for line in table]
+    baseline = names.index("llama-3.1-8b-instruct.pruned.iterative-25pct.baseline")
+    assert option(table[baseline], "wrap").endswith("--baseline_only")
+    steps = table[baseline + 1 : baseline + 9]  # 25% of 32 layers: 8 steps, layer 0 never a candidate
+    assert [option(line, "array") for line in steps] == [f"0-{30 - k}" for k in range(8)]
+    assert [option(line, "dependency") for line in steps] == [f"afterok:<{baseline + k}>" for k in range(8)]
+    final = table[baseline + 9]
+    assert option(final, "dependency") == f"afterok:<{baseline + 8}>" and option(final, "array") is None
+    train = next(line for line in table if "train.sft" in option(line, "wrap"))
+    assert f"<{baseline + 9}>" in option(train, "dependency").split(":")  # fine-tuned after the search ends
+    assert not (tmp_path / "out" / "llama-3.1-8b-instruct" / "slurm").exists()
