@@ -31,6 +31,7 @@ from analysis.layout import (  # noqa: E402
     parse_run_name,
 )
 from analysis.tables import MissingInputs  # noqa: E402
+from eval.bootstrap import item_scores, retention_ci, score_ci  # noqa: E402
 from eval.retention import LABELS, load_scores, retention_rows  # noqa: E402
 from infra.experiments import Experiments  # noqa: E402
 from infra.files import load_jsonl, read_json  # noqa: E402
@@ -106,15 +107,43 @@ def figure_sweep(results: str | Path, output: str | Path) -> list[Path]:
     figure, axes = _figure()
     ax = axes[0][0]
     xs = sorted(layers)
+    sweep = ResultsLayout(results).sweep
     for task, base in baseline.items():
         ys = [layers[x].get(task, float("nan")) / base if base else float("nan") for x in xs]
-        ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1, label=LABELS.get(task, task))
+        (line,) = ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1, label=LABELS.get(task, task))
+        band = sweep_retention_band(sweep, task, xs)
+        if band is not None:
+            ax.fill_between(xs, band[0], band[1], color=line.get_color(), alpha=0.15, linewidth=0)
     ax.axhline(1.0, color="black", linewidth=0.6, linestyle=":")
     ax.set_xlabel("layer removed (index)")
     ax.set_ylabel("score / unpruned score")
     ax.set_title("Removing a single layer")
     ax.legend(frameon=False, ncols=2)
     return _save(figure, output)
+
+
+def _sweep_items(sweep_dir: Path, name: str, task: str) -> dict[str, float] | None:
+    path = sweep_dir / f"{name}.{task}.jsonl"
+    if not path.is_file() or not path.stat().st_size:
+        return None
+    return {str(r["id"]): float(r["score"]) for r in load_jsonl(path) if "score" in r}
+
+
+def sweep_retention_band(sweep_dir: Path, task: str, layers: list[int]) -> tuple[list, list] | None:
+    """The 95% bootstrap interval (paired over items) of each layer's retention on ``task``, from the sweep's
+    response files; None when any of them is missing."""
+    base = _sweep_items(sweep_dir, "baseline", task)
+    if not base:
+        return None
+    lows, highs = [], []
+    for layer in layers:
+        run = _sweep_items(sweep_dir, f"layer_{layer:03d}", task)
+        if run is None:
+            return None
+        low, high = retention_ci(base, run)
+        lows.append(low)
+        highs.append(high)
+    return lows, highs
 
 
 def figure_degeneration(
@@ -346,15 +375,38 @@ def figure_perplexity(
     return _save(figure, output)
 
 
-def _task_bars(ax: Any, bars: list[tuple[str, dict[str, float]]], tasks: list[str]) -> None:
-    """Grouped bars: per task, one bar per model (accuracy in percent)."""
+def bar_errors(scores: dict[str, float], eval_dir: Path, tasks: list[str]) -> list[tuple[float, float]]:
+    """Per task, the distances from the score down and up to its bootstrap 95% interval over items (0, 0
+    where the run kept no item file)."""
+    errors = []
+    for task in tasks:
+        items = item_scores(eval_dir, task)
+        if task not in scores or not items:
+            errors.append((0.0, 0.0))
+            continue
+        low, high = score_ci(items)
+        errors.append((max(scores[task] - low, 0.0), max(high - scores[task], 0.0)))
+    return errors
+
+
+def _task_bars(ax: Any, bars: list[tuple[str, dict[str, float], Path]], tasks: list[str]) -> None:
+    """Grouped bars: per task, one bar per model (accuracy in percent), with 95% intervals over items."""
     width = 0.8 / len(bars)
-    for index, (label, scores) in enumerate(bars):
+    for index, (label, scores, eval_dir) in enumerate(bars):
         xs = [t + index * width for t in range(len(tasks))]
-        ax.bar(xs, [100 * scores.get(task, float("nan")) for task in tasks], width=width, label=label)
+        errors = bar_errors(scores, eval_dir, tasks)
+        yerr = [[100 * e[0] for e in errors], [100 * e[1] for e in errors]]
+        ax.bar(
+            xs,
+            [100 * scores.get(task, float("nan")) for task in tasks],
+            width=width,
+            label=label,
+            yerr=yerr,
+            error_kw={"elinewidth": 0.6, "capsize": 1.5},
+        )
     ax.set_xticks([t + 0.4 - width / 2 for t in range(len(tasks))], [LABELS.get(t, t) for t in tasks])
     ax.set_ylabel("score (%)")
-    ax.legend(frameon=False, fontsize=5)
+    ax.legend(frameon=False, fontsize=5, loc="upper right")
 
 
 def figure_full_ft(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
@@ -368,10 +420,10 @@ def figure_full_ft(results: str | Path, output: str | Path, experiments: Experim
     if len([run for run in runs if run.recovery]) < 2:
         raise MissingInputs(f"{layout.root / 'recovered'}: the runs of figure_12 with every recipe evaluated")
     default = RECIPE_LABELS.get(experiments.recipe, experiments.recipe)
-    bars = [("Unpruned", load_scores(layout.base_eval))]
+    bars = [("Unpruned", load_scores(layout.base_eval), layout.base_eval)]
     for run, directory in runs.items():
         label = run.label if run.recipe or not run.recovery else f"{run.label} [{default}]"
-        bars.append((label, load_scores(directory / "eval")))
+        bars.append((label, load_scores(directory / "eval"), directory / "eval"))
     tasks = list(grid.tasks) or [t for t in bars[0][1] if t in registry().tasks]
     figure, axes = _figure(height=2.4, ncols=2)
     _task_bars(axes[0][0], bars, tasks)
@@ -406,10 +458,13 @@ def figure_upper_bound(results: str | Path, output: str | Path, experiments: Exp
     if not runs:
         raise MissingInputs(f"{layout.root / 'upper_bound'}/<name>/eval")
     tasks = list(experiments.upper_bound.get("tasks") or registry().of_kind("math"))
-    bars = [("Unpruned", load_scores(layout.base_eval))]
-    bars += [("Pruned" if name == "pruned" else name, load_scores(p / "eval")) for name, p in runs.items()]
+    bars = [("Unpruned", load_scores(layout.base_eval), layout.base_eval)]
+    bars += [
+        ("Pruned" if name == "pruned" else name, load_scores(p / "eval"), p / "eval")
+        for name, p in runs.items()
+    ]
     figure, axes = _figure(height=2.4)
-    _task_bars(axes[0][0], bars, [t for t in tasks if any(t in scores for _, scores in bars)])
+    _task_bars(axes[0][0], bars, [t for t in tasks if any(t in scores for _, scores, _ in bars)])
     axes[0][0].set_title("Upper bound: task-specific recovery")
     return _save(figure, output)
 
@@ -458,7 +513,12 @@ def figure_ratios(
     num_layers = _num_layers(layout)
     lines: dict[tuple[str, str | None, str | None], list] = {}
     for run, directory in runs.items():
-        _, rows = retention_rows(baseline, {run.name: load_scores(directory / "eval")})
+        _, rows = retention_rows(
+            baseline,
+            {run.name: load_scores(directory / "eval")},
+            baseline_dir=layout.base_eval,
+            run_dirs={run.name: directory / "eval"},
+        )
         share = (
             run.amount_value
             if run.is_percent
@@ -486,8 +546,10 @@ def figure_ratios(
     for ax, (group, title) in zip(axes[0], panels):
         for (method, recovery, data), points in sorted(lines.items(), key=lambda kv: str(kv[0])):
             points.sort(key=lambda p: p[0])
-            xs = [p[0] for p in points if p[1].get(group) is not None]
-            ys = [100 * p[1][group] for p in points if p[1].get(group) is not None]
+            kept = [p for p in points if p[1].get(group) is not None]
+            xs = [p[0] for p in kept]
+            ys = [100 * p[1][group] for p in kept]
+            bounds = [p[1]["ci"].get(group) for p in kept]
             label = METHOD_LABELS.get(method, method)
             label += f" + {RECOVERY_LABELS[recovery]} ({data})" if recovery else " (no recovery)"
             if xs:
@@ -501,6 +563,15 @@ def figure_ratios(
                     color=colors[methods.index(method) % len(colors)],
                     label=label,
                 )
+                if all(b is not None for b in bounds):  # the 95% interval over items (eval.bootstrap)
+                    ax.fill_between(
+                        xs,
+                        [100 * b[0] for b in bounds],
+                        [100 * b[1] for b in bounds],
+                        color=colors[methods.index(method) % len(colors)],
+                        alpha=0.12,
+                        linewidth=0,
+                    )
         ax.set_xlabel("layers removed (%)")
         ax.set_title(title)
     axes[0][0].set_ylabel("mean retention (%)")

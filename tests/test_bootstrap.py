@@ -125,3 +125,29 @@ def test_classification_cells_get_intervals_from_lm_eval_items(tmp_path):
         < rows[0]["toy_choice"]
         < rows[0]["ci"]["classification_mean"][1]
     )
+
+
+def test_figures_draw_the_intervals_of_their_points(tmp_path):
+    """Bars (Figures 11, 12) carry each score's interval; the sweep's band (Figure 1) is each layer's paired
+    retention interval, read from the sweep's response files."""
+    from analysis.figures import bar_errors, sweep_retention_band
+
+    items = constructed(200, 0.6, seed=3)
+    run = write_run(tmp_path / "run", "gsm8k", items)
+    score = sum(items.values()) / len(items)
+    (down, up), (none_down, none_up) = bar_errors({"gsm8k": score, "xsum": 0.3}, run, ["gsm8k", "xsum"])
+    low, high = score_ci(items)
+    assert (score - down, score + up) == pytest.approx((low, high), abs=1e-12)
+    assert down > 0 and up > 0 and (none_down, none_up) == (0.0, 0.0)  # no item file: no bar
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    base, layer_2 = constructed(150, 0.8, seed=1), constructed(150, 0.4, seed=2)
+    for name, scores in (("baseline", base), ("layer_002", layer_2), ("layer_003", base)):
+        with open(sweep / f"{name}.gsm8k.jsonl", "w") as out:
+            for item, value in scores.items():
+                out.write(json.dumps({"id": item, "score": value, "response": "r"}) + "\n")
+    lows, highs = sweep_retention_band(sweep, "gsm8k", [2, 3])
+    assert (lows[0], highs[0]) == retention_ci(base, layer_2) and highs[0] < 1.0
+    assert (lows[1], highs[1]) == (1.0, 1.0)  # the same items scored the same: a paired ratio of 1 each draw
+    assert sweep_retention_band(sweep, "gsm8k", [2, 4]) is None  # layer 4 has no responses
