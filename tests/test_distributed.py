@@ -20,10 +20,10 @@ from infra.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-# Relative tolerance on each step's training loss, two processes vs one. Measured here: at most 0.5% over 6
-# steps (step 1 identical: the same examples form the global batch; later steps drift by the order in which
-# the gradients of the two halves are summed and normalized).
-LOSS_TOLERANCE = 0.02
+# Relative tolerance on each step's training loss, two processes vs one. Step 1 must agree exactly: the same
+# examples form the global batch (two processes each training alone on 2 examples would not). Later steps
+# drift apart slightly: measured here, at most 1.3% over 6 steps.
+LOSS_TOLERANCE = 0.03
 RESUME_TOLERANCE = 0.06
 
 
@@ -48,6 +48,10 @@ def _launch(
 
 def _train_loss(output_dir: Path) -> dict[int, float]:
     return {m["step"]: m["train_loss"] for m in load_jsonl(output_dir / "metrics.jsonl") if "train_loss" in m}
+
+
+def _relative(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
+    return {step: round(abs(a[step] - b[step]) / b[step], 4) for step in sorted(b)}
 
 
 def test_two_processes_train_like_one_and_resume(tiny_models, model_config_file, tmp_path):
@@ -78,6 +82,7 @@ def test_two_processes_train_like_one_and_resume(tiny_models, model_config_file,
     # The same global batch: the loss curves agree step by step.
     one, both = _train_loss(tmp_path / "single"), _train_loss(tmp_path / "two")
     assert one.keys() == both.keys() == set(range(1, 7))
+    print("[distributed] 2 vs 1 process, relative loss difference per step:", _relative(both, one))
     assert both[1] == pytest.approx(one[1], rel=1e-6)
     for step in one:
         assert both[step] == pytest.approx(one[step], rel=LOSS_TOLERANCE), (step, one, both)
@@ -97,9 +102,12 @@ def test_two_processes_train_like_one_and_resume(tiny_models, model_config_file,
     assert resumed.stdout.count("resuming from") == 1 and "(step 4)" in resumed.stdout
     again = _train_loss(resumed_dir)
     assert again.keys() == set(range(1, 7))
+    print(
+        "[distributed] resumed vs uninterrupted, relative loss difference per step:", _relative(again, both)
+    )
     assert {s: again[s] for s in range(1, 5)} == {s: both[s] for s in range(1, 5)}  # kept, not retrained
     # One process resumes bit for bit (tests/test_train.py). Two do not: the resumed steps see their examples
-    # in another order (measured here: steps 5-6 within 3% of the uninterrupted run), hence a looser bound.
+    # in another order (measured here: steps 5 and 6 differ by 1.3% and 3.0%), hence a looser bound.
     for step in (5, 6):
         assert again[step] == pytest.approx(both[step], rel=RESUME_TOLERANCE), (step, again, both)
     assert (resumed_dir / "manifest.json").is_file()
