@@ -11,7 +11,10 @@ Measures, side by side in one run:
    vLLM with in-engine candidates and on transformers ``generate``: wall time, and the share of the vLLM
    search spent generating;
 3. from those numbers, an estimate for the paper's 8-layer search of an 8B model on one A100 (the A100
-   figures it needs are stated as assumptions in the output).
+   figures it needs are stated as assumptions in the output);
+4. with ``--compare_eager``: the price of the eager mode in-engine candidates need, as generation time of an
+   eager engine against an engine with vLLM's default compilation, on the same prompts, interleaved and
+   repeated (on CPU: torch.compile; on a GPU the default also captures CUDA graphs).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ def main() -> None:
     parser.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--backends", default="vllm,hf", help="which toy searches to run")
+    parser.add_argument("--compare_eager", action="store_true", help="also time eager against compiled")
+    parser.add_argument("--eager_prompts", type=int, default=32)
     args = parser.parse_args()
 
     from eval.scoring import build_scorer
@@ -161,16 +166,67 @@ def main() -> None:
     }
     switch = report["candidate_setup_s"]["in_engine_switch_and_restore_median"]
     generation = candidates * assumed["a100_generation_s_per_candidate"]
-    report["paper_search_estimate_hours"] = {
+    # The assumed generation time is that of a compiled engine (CUDA graphs); in-engine candidates run eager.
+    merge_and_reload = generation + candidates * (
+        assumed["a100_mergekit_8b_s"] + assumed["a100_engine_start_8b_s"]
+    )
+    estimate = {
         "assumptions": assumed,
         "candidates": candidates,
-        "merge_and_reload": (
-            generation + candidates * (assumed["a100_mergekit_8b_s"] + assumed["a100_engine_start_8b_s"])
+        "merge_and_reload": merge_and_reload / 3600,
+        "in_engine_if_eager_cost_nothing": (
+            generation + candidates * switch + assumed["a100_engine_start_8b_s"]
         )
         / 3600,
-        "in_engine": (generation + candidates * switch + assumed["a100_engine_start_8b_s"]) / 3600,
+        # How much slower eager generation may be before in-engine candidates lose to merge-and-reload.
+        "break_even_eager_penalty": (
+            merge_and_reload - assumed["a100_engine_start_8b_s"] - candidates * switch
+        )
+        / generation,
     }
+    if args.compare_eager:
+        report["eager_vs_compiled"] = compare_eager(model, tokenizer, args)
+        penalty = report["eager_vs_compiled"]["eager_over_compiled"]
+        estimate["in_engine_with_the_penalty_measured_here"] = (
+            generation * penalty + candidates * switch + assumed["a100_engine_start_8b_s"]
+        ) / 3600
+    report["paper_search_estimate_hours"] = estimate
     print(json.dumps(report, indent=2))
+
+
+def compare_eager(model: Path, tokenizer, args: argparse.Namespace) -> dict:
+    """Generation seconds of an eager engine and a compiled one on the same prompts, interleaved."""
+    from infra.generation import SamplingConfig, VLLMBackend
+
+    prompts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": f"Count from {i} to {i + 40}."}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        for i in range(args.eager_prompts)
+    ]
+    sampling = SamplingConfig(temperature=0.0, max_new_tokens=args.max_new_tokens)
+    engines, starts = {}, {}
+    for mode, eager in (("eager", True), ("compiled", False)):
+        started = time.perf_counter()
+        engines[mode] = VLLMBackend(str(model), dtype="float32", max_model_len=4096, enforce_eager=eager)
+        starts[mode] = time.perf_counter() - started
+        engines[mode].generate(prompts[:2], sampling)  # warm-up
+    times: dict[str, list[float]] = {"eager": [], "compiled": []}
+    outputs = {}
+    for _ in range(args.repeats):
+        for mode in ("eager", "compiled"):
+            started = time.perf_counter()
+            outputs[mode] = engines[mode].generate(prompts, sampling)
+            times[mode].append(time.perf_counter() - started)
+    same = [a[0].text for a in outputs["eager"]] == [c[0].text for c in outputs["compiled"]]
+    return {
+        "engine_start_s": starts,
+        "generation_s": times,
+        "eager_over_compiled": statistics.median(times["eager"]) / statistics.median(times["compiled"]),
+        "greedy_texts_equal": same,
+    }
 
 
 if __name__ == "__main__":
