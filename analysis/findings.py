@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from analysis.layout import ResultsLayout, parse_run_name
-from eval.bootstrap import RESAMPLES, item_scores, percentile_interval
+from eval.bootstrap import item_scores, paired_ratio, percentile_interval
 from eval.retention import CLASSIFICATION_TASKS, GENERATIVE_TASKS
 from infra.config import parse_cli, run_cli
 from infra.experiments import DEFAULT_EXPERIMENTS, Experiments, Recovery, load_experiments, run_name
@@ -39,26 +39,6 @@ FINDINGS = (
 )
 
 
-def _paired_draws(
-    base: dict[str, float], plus: dict[str, float], minus: dict[str, float] | None, rng: np.random.Generator
-) -> tuple[float, np.ndarray]:
-    """Point estimate and draws of (mean(plus) - mean(minus)) / mean(base) over the items all three share
-    (``minus`` None: mean(plus) / mean(base)), resampled jointly."""
-    ids = sorted(set(base) & set(plus) & (set(minus) if minus is not None else set(plus)))
-    if not ids:
-        raise ValueError("the runs share no item")
-    columns = [np.array([d[i] for i in ids]) for d in (base, plus, minus or plus)]
-    index = rng.integers(0, len(ids), size=(RESAMPLES, len(ids)))
-
-    def statistic(rows) -> Any:
-        b, p, m = (c[rows].mean(axis=-1) for c in columns)
-        difference = p - m if minus is not None else p
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(b > 0, difference / b, np.nan)
-
-    return float(statistic(np.arange(len(ids)))), statistic(index)
-
-
 def _mean_retention(
     base_dir: Path, plus_dir: Path, minus_dir: Path | None, tasks: tuple[str, ...], rng
 ) -> tuple[float, np.ndarray] | None:
@@ -69,7 +49,7 @@ def _mean_retention(
         minus = item_scores(minus_dir, task) if minus_dir is not None else None
         if not base or not plus or (minus_dir is not None and not minus) or not any(base.values()):
             continue
-        estimate, task_draws = _paired_draws(base, plus, minus, rng)
+        estimate, task_draws = paired_ratio(base, plus, minus, rng)
         estimates.append(estimate)
         draws.append(task_draws)
     if not estimates:
@@ -150,7 +130,7 @@ def findings(results: str | Path, experiments: Experiments, seed: int = 0) -> li
             ones = {str(i): 1.0 for i in range(len(hits))}
             a = {str(i): float(h) for i, h in enumerate(base_hits)}
             b = {str(i): float(h) for i, h in enumerate(hits)}
-            parts.append(_paired_draws(ones, a, b, rng))
+            parts.append(paired_ratio(ones, a, b, rng))
     out.append(_result(3, parts, "unpruned - pruned arithmetic-probe accuracy, paired by item, figure_7"))
     return out
 

@@ -48,17 +48,34 @@ def score_ci(scores: dict[str, float], seed: int = 0) -> tuple[float, float]:
     return percentile_interval(_draw_means(values, np.random.default_rng(seed)))
 
 
+def paired_ratio(
+    base: dict[str, float],
+    plus: dict[str, float],
+    minus: dict[str, float] | None,
+    rng: np.random.Generator,
+) -> tuple[float, np.ndarray]:
+    """(mean(plus) - mean(minus)) / mean(base) over the items all of them scored (``minus`` None:
+    mean(plus) / mean(base)): the estimate and its bootstrap draws, the items resampled jointly."""
+    ids = sorted(set(base) & set(plus) & (set(minus) if minus is not None else set(plus)))
+    if not ids:
+        raise ValueError("the runs share no item")
+    columns = [np.array([d[i] for i in ids]) for d in (base, plus, minus or plus)]
+    index = rng.integers(0, len(ids), size=(RESAMPLES, len(ids)))
+
+    def statistic(rows: np.ndarray) -> np.ndarray:
+        b, p, m = (c[rows].mean(axis=-1) for c in columns)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(b > 0, (p - m if minus is not None else p) / b, np.nan)
+
+    return float(statistic(np.arange(len(ids)))), statistic(index)
+
+
 def retention_draws(base: dict[str, float], run: dict[str, float], rng: np.random.Generator) -> np.ndarray:
     """Bootstrap draws of mean(run) / mean(base); paired over the item ids when both scored the same items."""
     if set(base) == set(run):
-        ids = sorted(base)
-        b = np.array([base[i] for i in ids])
-        r = np.array([run[i] for i in ids])
-        index = rng.integers(0, len(ids), size=(RESAMPLES, len(ids)))
-        numerator, denominator = _draw_means(r, rng, index), _draw_means(b, rng, index)
-    else:
-        denominator = _draw_means(np.array(list(base.values())), rng)
-        numerator = _draw_means(np.array(list(run.values())), rng)
+        return paired_ratio(base, run, None, rng)[1]
+    denominator = _draw_means(np.array(list(base.values())), rng)
+    numerator = _draw_means(np.array(list(run.values())), rng)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denominator > 0, numerator / denominator, np.nan)
 
