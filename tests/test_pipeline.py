@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from infra.paths import REPO_ROOT
+from tests.helpers.toy_settings import REDUCED_TOY
 
 
 def run_script(
@@ -78,17 +79,10 @@ def test_reduced_toy_study_runs_every_stage(tmp_path):
         "OUT": str(tmp_path / "out"),
         "LPR_CACHE": str(tmp_path / "cache"),
         "MODEL_PATH": str(tmp_path / "cache" / "toy-llama"),
-        "TOY_STEPS": "30",
-        "ITEMS": "4",
-        "N_ITEMS": "2",
-        "CAL_ITEMS": "2",
-        "SFT_LIMIT": "12",
-        "PROBE_ITEMS": "8",
-        "MAX_NEW_TOKENS": "8",
+        **REDUCED_TOY,
         "METHODS": "bi",
         "AMOUNTS": "1layers 25pct",
         "SAMPLES": "2",
-        "TRAIN_FLAGS": "--max_steps 2 --eval_steps 1 --save_steps 1 --num_train_epochs 1",
     }
     result = run_script(["scripts/toy_study.sh"], env, timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -19,18 +19,9 @@ import pytest
 
 from infra.files import load_jsonl
 from infra.paths import REPO_ROOT
+from tests.helpers.toy_settings import REDUCED_TOY
 
-TOY_SETTINGS = {
-    "TOY_STEPS": "30",
-    "ITEMS": "4",
-    "N_ITEMS": "2",
-    "CAL_ITEMS": "2",
-    "SFT_LIMIT": "12",
-    "PROBE_ITEMS": "8",
-    "MAX_NEW_TOKENS": "8",
-    "CLASSIFY": "0",
-    "TRAIN_FLAGS": "--max_steps 2 --eval_steps 1 --save_steps 1 --num_train_epochs 1",
-}
+TOY_SETTINGS = {**REDUCED_TOY, "CLASSIFY": "0"}
 TABLE_1 = {"METHODS": "iterative", "AMOUNTS": "1layers"}
 
 
