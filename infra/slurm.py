@@ -38,8 +38,8 @@ import yaml
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_json, read_json
 from infra.paths import REPO_ROOT
+from infra.slurm_jobs import Job, array_spec, build_jobs, plan_commands
 
-OUTPUT_FLAGS = ("--output_dir", "--output")
 # States after which a job or array task does nothing more (squeue/scontrol's JobState).
 FINAL_STATES = {
     "COMPLETED",
@@ -74,210 +74,6 @@ class SubmitArgs:
             raise ConfigError(f"key 'script': no such script {self.script}")
         if self.max_parallel is not None and self.max_parallel < 1:
             raise ConfigError(f"key 'max_parallel': expected >= 1, got {self.max_parallel}")
-
-
-@dataclass
-class Job:
-    """One sbatch submission: a stage command, or an array of one (``array`` task ids)."""
-
-    name: str
-    stage: str
-    command: list[str]
-    array: list[int] | None = None
-    array_flag: str | None = None  # the command's flag that takes $SLURM_ARRAY_TASK_ID
-    array_label: str = "task"
-    after: list[int] = field(default_factory=list)  # indices of earlier jobs in the submission
-    outputs: list[str] = field(default_factory=list)
-
-    def wrap(self) -> str:
-        """The job's shell command (sbatch --wrap runs it with /bin/sh)."""
-        line = shlex.join(self.command)
-        if self.array_flag:
-            line += f' {self.array_flag} "$SLURM_ARRAY_TASK_ID"'
-        return line
-
-
-# --- the script's stages -------------------------------------------------------------------------------------
-
-
-def plan_commands(script: str, model_config: str, env: dict[str, str] | None = None) -> list[list[str]]:
-    """The stage commands ``script`` still has to run (its PLAN=1 output), in order."""
-    result = subprocess.run(
-        ["bash", script, model_config],
-        cwd=REPO_ROOT,
-        env={**os.environ, **(env or {}), "PLAN": "1"},
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise ConfigError(f"{script}: planning failed (exit {result.returncode}): {result.stderr.strip()}")
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
-    return [shlex.split(line) for line in lines if not line.startswith("[")]
-
-
-def flag_values(command: list[str]) -> dict[str, list[str]]:
-    """``--flag value...`` pairs of a command (a flag's values run up to the next flag)."""
-    values: dict[str, list[str]] = {}
-    current = None
-    for arg in command:
-        if arg.startswith("--"):
-            current = arg.split("=", 1)[0]
-            values.setdefault(current, [])
-            if "=" in arg:
-                values[current].append(arg.split("=", 1)[1])
-        elif current is not None:
-            values[current].append(arg)
-    return values
-
-
-def stage_of(command: list[str]) -> str:
-    """The module a command runs (``python -m <module>``, also behind a launcher), else its program."""
-    if "-m" in command:
-        return command[command.index("-m") + 1]
-    return Path(command[0]).name
-
-
-def _without_flag(command: list[str], flag: str) -> list[str]:
-    out, skipping = [], False
-    for arg in command:
-        if arg.startswith("--"):
-            skipping = arg == flag or arg.startswith(flag + "=")
-        if not skipping:
-            out.append(arg)
-    return out
-
-
-def _path(value: str) -> tuple[str, ...]:
-    value = value.split("=", 1)[1] if "=" in value and not value.startswith(("/", ".")) else value
-    return Path(os.path.normpath(REPO_ROOT / value)).parts
-
-
-def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    shorter = min(len(a), len(b))
-    return a[:shorter] == b[:shorter]
-
-
-def _label(path: str, results: Path) -> str:
-    """A job's name from the path it writes, relative to the results: pruned/bi-25pct/model -> pruned.bi-25pct"""
-    try:
-        relative = Path(os.path.normpath(REPO_ROOT / path)).relative_to(os.path.normpath(REPO_ROOT / results))
-    except ValueError:
-        relative = Path(path)
-    return ".".join(p for p in relative.parts if p != "model") or relative.name
-
-
-def _array_spec(ids: list[int]) -> str:
-    """[1, 2, 3, 7] -> '1-3,7'"""
-    ranges: list[str] = []
-    start = previous = ids[0]
-    for i in [*ids[1:], None]:
-        if i is not None and i == previous + 1:
-            previous = i
-            continue
-        ranges.append(str(start) if start == previous else f"{start}-{previous}")
-        if i is not None:
-            start = previous = i
-    return ",".join(ranges)
-
-
-def sweep_jobs(command: list[str], name: str) -> list[Job]:
-    """A sweep over --layers: one array task per layer not yet scored, then the collecting run."""
-    values = flag_values(command)
-    output_dir = REPO_ROOT / values["--output_dir"][0]
-    layers = [int(x) for x in ",".join(values.get("--layers", [])).split(",") if x]
-    missing = [layer for layer in layers if not (output_dir / f"layer_{layer:03d}.json").is_file()]
-    jobs = []
-    if missing:
-        jobs.append(
-            Job(
-                name=f"{name}.layers",
-                stage="layer_pruner.sweep",
-                command=_without_flag(command, "--layers"),
-                array=missing,
-                array_flag="--layer",
-                array_label="layer",
-            )
-        )
-    collect = Job(name=name, stage="layer_pruner.sweep", command=command, outputs=values["--output_dir"])
-    collect.after = [0] if missing else []  # relative to this group; shifted by the caller
-    return [*jobs, collect]
-
-
-def iterative_jobs(command: list[str], name: str) -> list[Job]:
-    """An iterative search: baseline, one array per step (one task per missing candidate), final run."""
-    from infra.model_spec import load_model_spec
-    from layer_pruner.iterative import search_progress
-    from layer_pruner.plan import layers_to_remove
-
-    values = flag_values(command)
-    (model_config,) = values["--model_config"]
-    num_layers = load_model_spec(model_config).num_layers
-    ratio = values.get("--ratio")
-    n = layers_to_remove(
-        num_layers,
-        n=int(values["--n"][0]) if "--n" in values else None,
-        ratio=float(ratio[0]) if ratio else None,
-    )
-    output_dir = values["--output_dir"][0]
-    search_dir = REPO_ROOT / (values.get("--search_dir") or [f"{output_dir}.search"])[0]
-    protected = (0,)
-    progress = search_progress(search_dir, num_layers, n, protected)
-    jobs: list[Job] = []
-    if not (search_dir / "baseline.json").is_file():
-        jobs.append(
-            Job(name=f"{name}.baseline", stage="layer_pruner.prune", command=[*command, "--baseline_only"])
-        )
-    if progress is not None:
-        first_step, missing = progress
-        for step in range(first_step, n + 1):
-            tasks = missing if step == first_step else list(range(num_layers - len(protected) - (step - 1)))
-            if not tasks:
-                continue
-            job = Job(
-                name=f"{name}.step{step}",
-                stage="layer_pruner.prune",
-                command=command,
-                array=tasks,
-                array_flag="--candidate_index",
-                array_label=f"step {step} candidate",
-            )
-            job.after = [len(jobs) - 1] if jobs else []
-            jobs.append(job)
-    final = Job(name=name, stage="layer_pruner.prune", command=command, outputs=[output_dir])
-    final.after = [len(jobs) - 1] if jobs else []
-    return [*jobs, final]
-
-
-def build_jobs(commands: list[list[str]], model_config: str, results: Path) -> list[Job]:
-    """The jobs of a script's stage commands, with their dependencies (indices of earlier jobs)."""
-    jobs: list[Job] = []
-    for command in commands:
-        stage = stage_of(command)
-        values = flag_values(command)
-        outputs = [v for flag in OUTPUT_FLAGS for v in values.get(flag, [])]
-        name = f"{model_config}.{_label(outputs[0], results) if outputs else stage.rsplit('.', 1)[-1]}"
-        if stage == "layer_pruner.sweep" and "--layers" in values:
-            group = sweep_jobs(command, name)
-        elif stage == "layer_pruner.prune" and values.get("--method") == ["iterative"]:
-            group = iterative_jobs(command, name)
-        else:
-            group = [Job(name=name, stage=stage, command=command, outputs=outputs)]
-        # Every flag value read as a path (the repository is the base of relative ones); numbers and names
-        # match no output.
-        inputs = [
-            _path(v) for flag, vs in values.items() if flag not in OUTPUT_FLAGS for v in vs if v.strip(".")
-        ]
-        writers = [
-            i
-            for i, job in enumerate(jobs)
-            for out in job.outputs
-            if any(_overlaps(_path(out), p) for p in inputs)
-        ]
-        offset = len(jobs)
-        for job in group:
-            job.after = sorted({*writers, *(offset + i for i in job.after)})
-        jobs.extend(group)
-    return jobs
 
 
 # --- resources and submission ------------------------------------------------------------------------------
@@ -315,7 +111,7 @@ def sbatch_command(
     log = log_dir / (f"{job.name}-%A_%a.out" if job.array else f"{job.name}-%j.out")
     command = ["sbatch", "--parsable", f"--job-name={job.name}", f"--output={log}", f"--chdir={REPO_ROOT}"]
     if job.array:
-        command.append(f"--array={_array_spec(job.array)}" + (f"%{max_parallel}" if max_parallel else ""))
+        command.append(f"--array={array_spec(job.array)}" + (f"%{max_parallel}" if max_parallel else ""))
     if job.after:
         command.append("--dependency=afterok:" + ":".join(ids[i] for i in job.after))
     return [*command, *resource_flags(resources, job.stage), *extra, f"--wrap={job.wrap()}"]
@@ -350,7 +146,7 @@ def submit(args: SubmitArgs) -> Path | None:
             )
         ids.append(result.stdout.strip().split(";")[0])
         log = command[3].split("=", 1)[1].replace("%j", ids[-1]).replace("%A", ids[-1])
-        tasks = f" {job.array_label}s {_array_spec(job.array)}" if job.array else ""
+        tasks = f" {job.array_label}s {array_spec(job.array)}" if job.array else ""
         after = f" after {','.join(ids[i] for i in job.after)}" if job.after else ""
         print(f"[slurm] {ids[-1]} {job.name}{tasks}{after}  log: {log}")
         records.append(
@@ -378,15 +174,31 @@ def submit(args: SubmitArgs) -> Path | None:
 
 
 def job_states(job_id: str) -> list[dict[str, str]]:
-    """The controller's records of a job (one per array task once tasks exist)."""
+    """The controller's records of a job (one per array task once tasks exist). A job the controller has
+    forgotten (finished longer ago than its MinJobAge) is looked up in the accounting database (sacct), where
+    there is one; else its state is UNKNOWN."""
     result = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True)
-    if result.returncode != 0:
-        return [{"JobId": job_id, "JobState": "UNKNOWN", "Reason": result.stderr.strip()}]
-    return [dict(re.findall(r"(\w+)=(\S*)", line)) for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode == 0:
+        return [dict(re.findall(r"(\w+)=(\S*)", line)) for line in result.stdout.splitlines() if line.strip()]
+    accounted = subprocess.run(
+        ["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "JobID,State,ExitCode"],
+        capture_output=True,
+        text=True,
+    )
+    rows = [line.split("|") for line in accounted.stdout.splitlines() if line.count("|") == 2]
+    if accounted.returncode == 0 and rows:
+        return [
+            {"JobId": jid, "ArrayTaskId": jid.split("_", 1)[1] if "_" in jid else "", "JobState": state.split()[0],
+             "ExitCode": code}
+            for jid, state, code in rows
+        ]  # fmt: skip
+    reason = (result.stderr.strip() or "not known to the controller").replace(" ", "_")
+    return [{"JobId": job_id, "JobState": "UNKNOWN", "Reason": reason}]
 
 
 def _finished(state: dict[str, str]) -> bool:
-    return state.get("JobState") in FINAL_STATES or state.get("Reason") == NEVER_SATISFIED
+    # UNKNOWN: neither the controller nor accounting knows the job; waiting longer would not change that.
+    return state.get("JobState") in FINAL_STATES | {"UNKNOWN"} or state.get("Reason") == NEVER_SATISFIED
 
 
 def report(record_path: Path, wait: bool = False, poll_seconds: float = 10.0) -> int:
@@ -414,6 +226,10 @@ def report(record_path: Path, wait: bool = False, poll_seconds: float = 10.0) ->
             log = state.get("StdOut") or job["log"]
             if status == "NEVER_RUN":
                 problems.append(f"NEVER_RUN {job['id']} {job['name']}: a job it waits for failed (cancelled)")
+            elif status == "UNKNOWN":
+                problems.append(
+                    f"UNKNOWN {job['id']} {job['name']}: {state.get('Reason')}; see its log: {log}"
+                )
             elif status in FINAL_STATES:
                 problems.append(
                     f"{status} {state.get('JobId')} {job['name']}{label} exit {state.get('ExitCode')}  log: {log}"

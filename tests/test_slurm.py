@@ -130,6 +130,17 @@ def test_scripts_on_slurm_equal_local_runs_and_failed_tasks_resubmit_alone(clust
     train = jobs["toy-llama.recovered.iterative-1layers-sft-toy.train"]
     assert jobs["toy-llama.pruned.iterative-1layers"]["id"] in train["after"]
 
+    # A job the controller no longer knows (and there is no accounting database): reported, not waited for.
+    record = tmp_path / "forgotten.json"
+    job = {"id": "999999", "name": "toy-llama.gone", "array": None, "array_label": "task", "log": "gone.out"}
+    record.write_text(
+        json.dumps({"script": "scripts/table1_pruning.sh", "model_config": "toy-llama", "jobs": [job]})
+    )
+    forgotten = in_toy_env(
+        f"python -m infra.slurm --report {record} --wait --poll_seconds 1", env, timeout=60
+    )
+    assert forgotten.returncode == 1 and "UNKNOWN 999999 toy-llama.gone" in forgotten.stdout, forgotten.stdout
+
     # The same scripts run locally.
     for script, extra in (("scripts/figures1-4_sweep.sh", {}), ("scripts/table1_pruning.sh", TABLE_1)):
         result = in_toy_env(f"bash {script} toy-llama", {**toy, **extra, "OUT": str(local)})
