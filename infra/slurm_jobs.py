@@ -144,7 +144,7 @@ def sweep_jobs(command: list[str], name: str) -> list[Job]:
 def iterative_jobs(command: list[str], name: str) -> list[Job]:
     """An iterative search: baseline, one array per step (one task per missing candidate), final run."""
     from infra.model_spec import load_model_spec
-    from layer_pruner.iterative import search_progress
+    from layer_pruner.iterative import PROTECTED_LAYERS, search_dir_for, search_progress
     from layer_pruner.plan import layers_to_remove
 
     values = flag_values(command)
@@ -157,9 +157,10 @@ def iterative_jobs(command: list[str], name: str) -> list[Job]:
         ratio=float(ratio[0]) if ratio else None,
     )
     output_dir = values["--output_dir"][0]
-    search_dir = REPO_ROOT / (values.get("--search_dir") or [f"{output_dir}.search"])[0]
-    protected = (0,)
-    progress = search_progress(search_dir, num_layers, n, protected)
+    search_dir = REPO_ROOT / (
+        values["--search_dir"][0] if "--search_dir" in values else search_dir_for(output_dir)
+    )
+    progress = search_progress(search_dir, num_layers, n)
     jobs: list[Job] = []
     if not (search_dir / "baseline.json").is_file():
         jobs.append(
@@ -168,7 +169,11 @@ def iterative_jobs(command: list[str], name: str) -> list[Job]:
     if progress is not None:
         first_step, missing = progress
         for step in range(first_step, n + 1):
-            tasks = missing if step == first_step else list(range(num_layers - len(protected) - (step - 1)))
+            tasks = (
+                missing
+                if step == first_step
+                else list(range(num_layers - len(PROTECTED_LAYERS) - (step - 1)))
+            )
             if not tasks:
                 continue
             job = Job(

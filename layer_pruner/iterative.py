@@ -35,13 +35,22 @@ def normalized_score(scores: dict[str, float], baseline: dict[str, float]) -> fl
     return sum(ratios) / len(ratios)
 
 
+# Layers the search never removes (the paper's Algorithm 1 keeps the first layer).
+PROTECTED_LAYERS: tuple[int, ...] = (0,)
+
+
+def search_dir_for(output_dir: str | Path) -> Path:
+    """Where a search that writes ``output_dir`` keeps its state, unless told otherwise."""
+    return Path(f"{output_dir}.search")
+
+
 def winner(results: dict[int, float]) -> int:
     """The layer a search step removes: the highest normalized score; ties go to the later layer."""
     return max(results, key=lambda layer: (results[layer], layer))
 
 
 def search_progress(
-    state_dir: Path, num_layers: int, n: int, protected: tuple[int, ...] = (0,)
+    state_dir: Path, num_layers: int, n: int, protected: tuple[int, ...] = PROTECTED_LAYERS
 ) -> tuple[int, list[int]] | None:
     """Where a search saved in ``state_dir`` stands, from its files alone (no model): the first step that
     is not fully scored and the indices of its candidates still missing (as ``--candidate_index`` counts
@@ -76,7 +85,7 @@ class GreedySearch:
     n: int
     state_dir: Path
     settings: dict[str, Any] = field(default_factory=dict)
-    protected: tuple[int, ...] = (0,)
+    protected: tuple[int, ...] = PROTECTED_LAYERS
     progress: bool = True
 
     def __post_init__(self) -> None:

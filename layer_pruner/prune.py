@@ -147,7 +147,7 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
 
     from eval.scoring import build_scorer
     from infra.model_spec import load_model_spec
-    from layer_pruner.iterative import GreedySearch, candidate_model
+    from layer_pruner.iterative import GreedySearch, candidate_model, search_dir_for
 
     spec = load_model_spec(args.model_config)
     scorer = build_scorer(
@@ -175,7 +175,7 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
         "temperature": args.temperature,
         "model_config": args.model_config,
     }
-    search_dir = Path(args.search_dir or f"{args.output_dir}.search")
+    search_dir = Path(args.search_dir) if args.search_dir else search_dir_for(args.output_dir)
     search = GreedySearch(model, tokenizer, scorer, n, search_dir, settings=settings)
     if args.baseline_only:
         search.baseline()
