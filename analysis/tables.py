@@ -78,7 +78,7 @@ def _grid_table(
             f"{layout.root}: none of the runs of {artifact} ({', '.join(names)}) has an eval/"
         )
     columns, rows = retention_rows(baseline, runs, layout.base_eval, directories)
-    return _write(columns, rows, Path(output), caption(layout.base_eval))
+    return _write(columns, rows, Path(output), caption(layout.base_eval, directories.values()))
 
 
 def table_pruning(results: str | Path, output: str | Path, experiments: Experiments) -> list[Path]:
@@ -121,4 +121,4 @@ def table_upper_bound(results: str | Path, output: str | Path, experiments: Expe
     runs = {name: load_scores(directory) for name, directory in directories.items()}
     math = {k: v for k, v in baseline.items() if k in registry().of_kind("math")}
     columns, rows = retention_rows(math, runs, layout.base_eval, directories)
-    return _write(columns, rows, Path(output), caption(layout.base_eval))
+    return _write(columns, rows, Path(output), caption(layout.base_eval, directories.values()))

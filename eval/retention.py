@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,18 +121,42 @@ def _cell(value, interval: tuple[float, float] | None = None) -> str:
     return f"{100 * value:.1f} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
 
 
-def caption(base_dir: str | Path | None, seeds: str = "generation seed 0") -> str:
+def _manifest_seed(path: Path) -> int | None:
+    if not path.is_file():
+        return None
+    return (json.loads(path.read_text()).get("seeds") or {}).get("seed")
+
+
+def run_seeds(base_dir: str | Path | None, eval_dirs: Iterable[str | Path] = ()) -> str:
+    """The seeds the runs used, read from their manifests: generation (``eval/``), classification
+    (``eval/classification/``) and fine-tuning (the run's ``train/``); a kind with several is listed."""
+    seeds: dict[str, set] = {"generation": set(), "classification": set(), "fine-tuning": set()}
+    for directory in [base_dir, *eval_dirs] if base_dir else list(eval_dirs):
+        directory = Path(directory)
+        for kind, path in (
+            ("generation", directory / "manifest.json"),
+            ("classification", directory / "classification" / "manifest.json"),
+            ("fine-tuning", directory.parent / "train" / "manifest.json"),
+        ):
+            seed = _manifest_seed(path)
+            if seed is not None:
+                seeds[kind].add(seed)
+    parts = [f"{kind} seed {', '.join(map(str, sorted(v)))}" for kind, v in seeds.items() if v]
+    return "; ".join(parts) if parts else "seeds unrecorded"
+
+
+def caption(base_dir: str | Path | None, eval_dirs: Iterable[str | Path] = ()) -> str:
     """What a retention table's cells are, with the items per task and the seeds."""
     counts = []
-    for task in GENERATIVE_TASKS:
+    for task in (*CLASSIFICATION_TASKS, *GENERATIVE_TASKS):
         items = item_scores(base_dir, task) if base_dir else None
         if items:
             counts.append(f"{LABELS.get(task, task)} {len(items)}")
     text = "Retention (%) = score / unpruned score"
     if counts:
         text += (
-            f"; [95% bootstrap interval over items, {RESAMPLES} resamples, paired by item where both runs scored the same items]; "
-            f"items per task: {', '.join(counts)}; {seeds}"
+            f"; [95% bootstrap interval over items, {RESAMPLES} resamples, paired by item where both runs "
+            f"scored the same items]; items per task: {', '.join(counts)}; {run_seeds(base_dir, eval_dirs)}"
         )
     return text + "."
 
@@ -196,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     columns, rows = retention_rows(baseline, runs, args.baseline, dict(zip(names, args.runs)))
     output = Path(args.output)
-    rendered = render(columns, rows, caption(args.baseline))
+    rendered = render(columns, rows, caption(args.baseline, args.runs))
     for suffix, text in rendered.items():
         atomic_write_text(output.with_suffix(suffix), text)
     print(rendered[".md"])

@@ -82,16 +82,20 @@ def test_table_cell_shows_its_interval(tmp_path):
     base = constructed(100, 0.8, seed=4)
     run = {k: v * (i % 2) for i, (k, v) in enumerate(base.items())}
     base_dir = write_run(tmp_path / "base", "gsm8k", base)
-    run_dir = write_run(tmp_path / "run", "gsm8k", run)
+    run_dir = write_run(tmp_path / "run" / "eval", "gsm8k", run)
+    for directory, seed in ((base_dir, 3), (run_dir, 3), (run_dir.parent / "train", 42)):
+        directory.mkdir(exist_ok=True)
+        (directory / "manifest.json").write_text(json.dumps({"seeds": {"seed": seed}}))
     baseline = {"gsm8k": sum(base.values()) / 100}
     runs = {"BI 25%": {"gsm8k": sum(run.values()) / 100}}
     columns, rows = retention_rows(baseline, runs, base_dir, {"BI 25%": run_dir})
     low, high = retention_ci(base, run)
     value = runs["BI 25%"]["gsm8k"] / baseline["gsm8k"]
     cell = f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
-    text = render(columns, rows, caption(base_dir))
+    text = render(columns, rows, caption(base_dir, [run_dir]))
     assert f"| BI 25% | {cell} | {cell} |" in text[".md"]  # the task and the generative mean (one task)
-    assert "items per task: GSM8K 100" in text[".md"]
+    # the caption: item counts, and the seeds the runs' manifests recorded
+    assert "items per task: GSM8K 100; generation seed 3; fine-tuning seed 42." in text[".md"]
     header, line = text[".csv"].splitlines()[:2]
     assert header.endswith("gsm8k_low,gsm8k_high,generative_mean_low,generative_mean_high")
     assert line.split(",")[-4:-2] == [f"{low:.6f}", f"{high:.6f}"]
