@@ -4,11 +4,14 @@
     python -m infra.toy_model --steps 300 --output_dir /tmp/toy  # a quicker, weaker one
 
 Training text: chat conversations (the model's chat template, the eval prompts of configs/prompts) for the
-three toy tasks, answered in the model's own style, plus raw few-shot blocks in the arithmetic probe's
-"Question: ... / Answer: ..." format. The tokenizer splits digits. Deterministic given the seed; rebuilt
-only when the recipe changes (``toy.json`` records it). Also writes the toy tasks' evaluation items to
-``<cache>/toy/data`` and an instruction set for recovery fine-tuning (``toy_instructions.jsonl``, Alpaca
-schema, dataset-style answers).
+three toy tasks, answered in the model's own style, raw few-shot blocks in the arithmetic probe's
+"Question: ... / Answer: ..." format, and raw passages written twice (trained on the repeat, they teach
+copying from the context early). Texts are packed best-fit into blocks. The tokenizer splits digits.
+Deterministic given the seed: a rebuild on one machine gives the same weights, byte for byte; rebuilt only
+when the recipe changes (``toy.json`` records it, with the final loss). Also writes the toy tasks' items to
+``<cache>/toy/data`` (the classification items rendered with the model's chat template) and an instruction
+set for recovery fine-tuning (``toy_instructions.jsonl``, Alpaca schema, dataset-style answers); none of
+them depends on the model's seed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from infra.toy_tasks import (
     TOY_TASKS,
     WORDS,
     arithmetic_problem,
+    copy_problem,
     dataset_answer,
     model_answer,
     task_records,
@@ -37,6 +41,7 @@ from infra.toy_tasks import (
 )
 
 TOY_MODEL_CONFIG = "toy-llama"
+INSTRUCTIONS = 400  # prompts of the toy instruction set (recovery fine-tuning)
 
 
 @dataclass
@@ -44,23 +49,25 @@ class ToyModelArgs:
     output_dir: str = field(default="", metadata={"help": "default: <cache>/models/toy-llama"})
     data_dir: str = field(default="", metadata={"help": "toy task items; default: <cache>/toy/data"})
     num_layers: int = 8
-    hidden_size: int = 128
-    intermediate_size: int = 384
-    num_heads: int = 4
-    steps: int = 2500
+    # 64 wide, 2 heads of 32 (vLLM's CPU attention needs head_dim >= 32): a third of the compute of a
+    # 128-wide model per step, and on the toy tasks as good for the steps a CPU can afford.
+    hidden_size: int = 64
+    intermediate_size: int = 192
+    num_heads: int = 2
+    steps: int = 3500
     batch_size: int = 8
     block_size: int = 256
     learning_rate: float = 3e-3
     warmup_steps: int = 60
     train_examples: int = 12000
-    instructions: int = 400
+    repeat_every: int = 2
     seed: int = 0
     threads: int = 2
     force: bool = False
 
 
 # Bumped whenever the toy data, tokenizer corpus or packing change, so a cached model of older code is rebuilt.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 
 def recipe_key(args: ToyModelArgs) -> dict:
@@ -76,9 +83,18 @@ def probe_block(rng: random.Random, shots: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-def training_texts(tokenizer, spec, count: int, seed: int) -> list[tuple[str, bool]]:
-    """Chat conversations for each toy task (the eval prompts, the model's style) and raw probe blocks;
-    the flag says whether the loss covers the whole text (probe blocks) or the answer only."""
+def repeat_block(rng: random.Random) -> tuple[str, int]:
+    """A raw passage of toy sentences written twice, trained on its second half, which only copying can
+    predict: the kind of text on which language models learn to copy from their context (the copy task and
+    the carried intermediate result of the arithmetic need it). Returns the text and where training starts."""
+    passage = " ".join(copy_problem(rng)[0] for _ in range(2)) + "\n"
+    return passage + passage, len(passage)
+
+
+def training_texts(tokenizer, spec, count: int, seed: int, repeat_every: int = 2) -> list[tuple[str, int]]:
+    """Chat conversations for each toy task (the eval prompts, the model's style), raw probe blocks and raw
+    repeated passages, each with the character offset where the loss starts (the answer of a conversation,
+    the whole of a probe block, the second half of a repeated passage)."""
     from infra.prompts import build_messages
 
     rng = random.Random(seed)
@@ -90,49 +106,46 @@ def training_texts(tokenizer, spec, count: int, seed: int) -> list[tuple[str, bo
         fields = {**record}
         messages = build_messages(spec, spec.prompt(task), fields)
         messages.append({"role": "assistant", "content": model_answer(task, record)})
-        texts.append((tokenizer.apply_chat_template(messages, tokenize=False), False))
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+        texts.append((text, text.rindex(spec.response_template) + len(spec.response_template)))
         if index % 3 == 0:
-            texts.append((probe_block(rng), True))
+            texts.append((probe_block(rng), 0))
+        if repeat_every and index % repeat_every == 0:
+            texts.append(repeat_block(rng))
     rng.shuffle(texts)
     return texts
 
 
 def pack(
-    tokenizer, texts: list[tuple[str, bool]], block_size: int, response_template: str
+    tokenizer, texts: list[tuple[str, int]], block_size: int, open_blocks: int = 16
 ) -> tuple[list, list]:
-    """Token blocks and their labels (-100 outside the trained spans and on padding). Texts are laid end to
-    end, but never across a block boundary: a question and its answer always share a block, so the model
-    can learn to copy from the question (a text longer than a block is an error)."""
+    """Token blocks and their labels (-100 before each text's training offset and on padding; see
+    :func:`training_texts`). Texts are laid end to end, but never across a block boundary: a question and
+    its answer always share a block, so the model can learn to copy from the question (a text longer than
+    a block is an error). Each text goes to the fullest of the last ``open_blocks`` blocks it fits in (best
+    fit), which leaves little padding."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    blocks: list[list[int]] = []
-    block_labels: list[list[int]] = []
-    ids: list[int] = []
-    labels: list[int] = []
-
-    def flush() -> None:
-        if ids:
-            blocks.append(ids + [pad] * (block_size - len(ids)))
-            block_labels.append(labels + [-100] * (block_size - len(labels)))
-
-    for text, whole in texts:
-        if whole:
-            text_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            text_labels = list(text_ids)
-        else:
-            cut = text.rindex(response_template) + len(response_template)
-            context = tokenizer(text[:cut], add_special_tokens=False)["input_ids"]
-            answer = tokenizer(text[cut:], add_special_tokens=False)["input_ids"]
-            text_ids, text_labels = context + answer, [-100] * len(context) + answer
+    filled: list[tuple[list[int], list[int]]] = []  # in the order the blocks were opened
+    first_open = 0
+    for text, start in texts:
+        context = tokenizer(text[:start], add_special_tokens=False)["input_ids"] if start else []
+        trained = tokenizer(text[start:], add_special_tokens=False)["input_ids"]
+        text_ids, text_labels = context + trained, [-100] * len(context) + trained
         if len(text_ids) > block_size:
             raise ValueError(
                 f"a training text has {len(text_ids)} tokens, more than --block_size {block_size}"
             )
-        if len(ids) + len(text_ids) > block_size:
-            flush()
+        fits = [i for i in range(first_open, len(filled)) if len(filled[i][0]) + len(text_ids) <= block_size]
+        if fits:
+            ids, labels = filled[max(fits, key=lambda i: len(filled[i][0]))]
+        else:
             ids, labels = [], []
+            filled.append((ids, labels))
+            first_open = max(first_open, len(filled) - open_blocks)
         ids += text_ids
         labels += text_labels
-    flush()
+    blocks = [ids + [pad] * (block_size - len(ids)) for ids, _ in filled]
+    block_labels = [labels + [-100] * (block_size - len(labels)) for _, labels in filled]
     return blocks, block_labels
 
 
@@ -149,20 +162,40 @@ def tokenizer_corpus_texts(spec, seed: int) -> list[str]:
     return texts
 
 
-def train_toy_model(args: ToyModelArgs) -> Path:
+def build_toy_model(args: ToyModelArgs) -> Path:
+    """The toy model (trained unless an up-to-date one is there) and the toy data that goes with it."""
+    output_dir = Path(args.output_dir or cache_dir() / "models" / "toy-llama")
+    data_dir = Path(args.data_dir or cache_dir() / "toy" / "data")
+    stamp = output_dir / "toy.json"
+    if not args.force and stamp.is_file() and json.loads(stamp.read_text()).get("recipe") == recipe_key(args):
+        print(f"[toy] {output_dir} is up to date")
+    else:
+        train_toy_model(args, output_dir)
+    write_toy_data(data_dir, output_dir)
+    return output_dir
+
+
+def write_toy_data(data_dir: Path, model_dir: Path) -> None:
+    """The toy tasks' items, the classification items rendered with the model's chat template, and the
+    instruction set; they do not depend on the model's seed, so every toy model shares them."""
+    import transformers
+
+    from infra.model_spec import load_model_spec
+    from infra.prompts import render_prompt
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    spec = load_model_spec(TOY_MODEL_CONFIG)
+    write_task_data(data_dir, render=lambda item: render_prompt(tokenizer, spec, "toy_copy", item))
+    write_instructions(data_dir / "toy_instructions.jsonl", INSTRUCTIONS, seed=0)
+
+
+def train_toy_model(args: ToyModelArgs, output_dir: Path) -> None:
     import torch
     import transformers
 
     from infra.model_spec import load_model_spec
     from infra.tiny_models import TinyModelSpec, build_config, build_tokenizer
 
-    output_dir = Path(args.output_dir or cache_dir() / "models" / "toy-llama")
-    data_dir = Path(args.data_dir or cache_dir() / "toy" / "data")
-    write_task_data(data_dir)
-    stamp = output_dir / "toy.json"
-    if not args.force and stamp.is_file() and json.loads(stamp.read_text()).get("recipe") == recipe_key(args):
-        print(f"[toy] {output_dir} is up to date")
-        return output_dir
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     spec = load_model_spec(TOY_MODEL_CONFIG)
@@ -189,9 +222,8 @@ def train_toy_model(args: ToyModelArgs) -> Path:
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     blocks, block_labels = pack(
         tokenizer,
-        training_texts(tokenizer, spec, args.train_examples, args.seed),
+        training_texts(tokenizer, spec, args.train_examples, args.seed, args.repeat_every),
         args.block_size,
-        spec.response_template,
     )
     data, data_labels = torch.tensor(blocks), torch.tensor(block_labels)
     optimizer = torch.optim.AdamW(
@@ -224,6 +256,7 @@ def train_toy_model(args: ToyModelArgs) -> Path:
         if bar.disable and (step + 1) % 250 == 0:  # no bar in a log file: a line now and then
             print(f"[toy] step {step + 1}/{args.steps}, loss {sum(losses[-50:]) / 50:.3f}", flush=True)
     model.eval()
+    final_loss = sum(losses[-50:]) / len(losses[-50:])  # the mean of the last 50 steps
     with atomic_directory(output_dir, overwrite=True) as temporary:
         model.save_pretrained(temporary)
         tokenizer.save_pretrained(temporary)
@@ -233,15 +266,11 @@ def train_toy_model(args: ToyModelArgs) -> Path:
                 "recipe": recipe_key(args),
                 "blocks": len(blocks),
                 "tokens_seen": args.steps * args.batch_size * args.block_size,
-                "final_loss": sum(losses[-50:]) / len(losses[-50:]),
+                "final_loss": final_loss,
                 "seconds": round(time.perf_counter() - started, 1),
             },
         )
-    write_instructions(data_dir / "toy_instructions.jsonl", args.instructions, args.seed)
-    print(
-        f"[toy] trained {args.num_layers}-layer model, final loss {sum(losses[-50:]) / 50:.3f} -> {output_dir}"
-    )
-    return output_dir
+    print(f"[toy] trained {args.num_layers}-layer model, final loss {final_loss:.3f} -> {output_dir}")
 
 
 def write_instructions(path: Path, count: int, seed: int) -> Path:
@@ -263,7 +292,7 @@ def write_instructions(path: Path, count: int, seed: int) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(ToyModelArgs, argv, doc=__doc__)
-    train_toy_model(args)
+    build_toy_model(args)
     return 0
 
 

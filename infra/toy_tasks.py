@@ -1,13 +1,16 @@
 """Synthetic toy tasks that exercise what the paper measures, for the CPU toy study.
 
-- ``toy_arithmetic``: single-digit three-operand arithmetic, ``(a op b) op c`` with + and -, answered step by
-  step; GSM8K schema (``question``, ``answer`` ending in ``#### N``), scored like GSM8K.
+- ``toy_arithmetic``: single-digit three-operand arithmetic, ``(a op b) op c`` with + and - and every
+  number a digit, answered step by step; GSM8K schema (``question``, ``answer`` ending in ``#### N``),
+  scored like GSM8K.
 - ``toy_brackets``: a Python expression of nested lists and parentheses cut before its closing brackets;
   HumanEval schema (``prompt``, ``test``, ``entry_point``), scored by running it, so an unbalanced
   completion is a syntax error in the code-error taxonomy.
 - ``toy_copy``: a short "article" whose first sentence is the summary; XSUM schema, scored by ROUGE-L.
-- ``toy_choice`` (classification, through lm-eval): a toy arithmetic question with four candidate answers,
-  the right one chosen by log-likelihood.
+- ``toy_choice`` (classification, through lm-eval): the ``toy_copy`` prompt with four candidate summaries
+  (the article's first sentence, its other sentences, sentences from elsewhere), the right one chosen by
+  log-likelihood: the summary is recognised among choices instead of written out, as the paper's
+  classification benchmarks recognise an answer.
 
 Everything is a pure function of a seed.
 """
@@ -15,6 +18,7 @@ Everything is a pure function of a seed.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +37,15 @@ ARITHMETIC_OPS = "+-"  # addition and subtraction: a toy model masters them in m
 
 
 def arithmetic_problem(rng: random.Random) -> tuple[str, int]:
-    a, b, c = (rng.randrange(10) for _ in range(3))
-    op1, op2 = rng.choice(ARITHMETIC_OPS), rng.choice(ARITHMETIC_OPS)
-    expression = f"({a} {op1} {b}) {op2} {c}"
-    return f"What is {expression}?", int(eval(expression))  # noqa: S307 - digits and operators only
+    """``(a op b) op c`` in which every number, the intermediate result and the answer included, is a
+    single digit: two steps, each a fact of the digit tables, the step-by-step shape of GSM8K's answers."""
+    while True:
+        a, b, c = (rng.randrange(10) for _ in range(3))
+        op1, op2 = rng.choice(ARITHMETIC_OPS), rng.choice(ARITHMETIC_OPS)
+        first = a + b if op1 == "+" else a - b
+        result = first + c if op2 == "+" else first - c
+        if 0 <= first <= 9 and 0 <= result <= 9:
+            return f"What is ({a} {op1} {b}) {op2} {c}?", result
 
 
 def worked_arithmetic(question: str) -> str:
@@ -128,27 +137,33 @@ def dataset_answer(task: str, record: dict[str, Any], rng: random.Random) -> str
 
 
 def choice_records(count: int, seed: int) -> list[dict[str, Any]]:
-    """Four-way multiple choice over toy arithmetic answers: the answer and three near misses."""
+    """Four-way multiple choice over toy articles: the summary (the first sentence), the article's other
+    sentences, and sentences of other articles to make four."""
     rng = random.Random(f"toy_choice:{seed}")
     records = []
-    for _ in range(count):
-        question, answer = arithmetic_problem(rng)
-        distractors = rng.sample(sorted({answer + d for d in (-10, -2, -1, 1, 2, 10)}), 3)
-        choices = [answer, *distractors]
+    while len(records) < count:
+        document, summary = copy_problem(rng)
+        others = [s if s.endswith(".") else s + "." for s in document.split(". ")][1:]
+        while len(others) < 3:
+            others.append(copy_problem(rng)[1])
+        choices = [summary, *others[:3]]
+        if len(set(choices)) < 4:  # a repeated sentence would make two answers right
+            continue
         rng.shuffle(choices)
-        records.append(
-            {"question": question, "choices": [str(c) for c in choices], "label": choices.index(answer)}
-        )
+        records.append({"document": document, "choices": choices, "label": choices.index(summary)})
     return records
 
 
-def write_choice_task(directory: Path, count: int, seed: int) -> Path:
-    """The toy classification task's items and its lm-eval YAML (paths filled in); returns the YAML folder."""
+def write_choice_task(
+    directory: Path, render: Callable[[dict[str, Any]], str], count: int, seed: int
+) -> Path:
+    """The toy classification task's items, each with its ``prompt`` (``render``: an item to the text the
+    model continues, the chat-rendered ``toy_copy`` prompt), and its lm-eval YAML with the data path filled
+    in; returns the YAML's folder."""
     from infra.paths import REPO_ROOT
 
     data = directory / "toy_choice"
-    atomic_write_jsonl(data / "test.jsonl", choice_records(count, seed))
-    atomic_write_jsonl(data / "train.jsonl", choice_records(20, seed + 1))
+    atomic_write_jsonl(data / "test.jsonl", [{**r, "prompt": render(r)} for r in choice_records(count, seed)])
     template = (REPO_ROOT / "configs" / "tasks" / "lm_eval" / "toy_choice.yaml").read_text()
     tasks = directory / "lm_eval"
     tasks.mkdir(parents=True, exist_ok=True)
@@ -156,8 +171,14 @@ def write_choice_task(directory: Path, count: int, seed: int) -> Path:
     return tasks
 
 
-def write_task_data(directory: str | Path, count: int = 200, seed: int = 1) -> dict[str, Path]:
-    """The evaluation items of each toy task (seed 1; the toy model trains on other seeds)."""
+def write_task_data(
+    directory: str | Path,
+    render: Callable[[dict[str, Any]], str] | None = None,
+    count: int = 200,
+    seed: int = 1,
+) -> dict[str, Path]:
+    """The evaluation items of each toy task (seed 1; the toy model trains on other seeds); the
+    classification task too when ``render`` (see :func:`write_choice_task`) is given."""
     directory = Path(directory)
     written = {
         task: atomic_write_jsonl(directory / f"{task}.jsonl", task_records(task, count, seed))
@@ -167,7 +188,8 @@ def write_task_data(directory: str | Path, count: int = 200, seed: int = 1) -> d
     written["toy_arithmetic_train"] = atomic_write_jsonl(
         directory / "toy_arithmetic_train.jsonl", task_records("toy_arithmetic", count, seed + 1)
     )
-    written["toy_choice"] = write_choice_task(directory, count, seed)
+    if render is not None:
+        written["toy_choice"] = write_choice_task(directory, render, count, seed)
     # The arithmetic probe's items in EleutherAI/arithmetic's format, from the toy distribution.
     rng = random.Random(f"toy_probe:{seed}")
     probe = []

@@ -25,7 +25,7 @@ def toy_tokenizer():
 def test_training_blocks_never_split_an_example(toy_tokenizer):
     spec, tokenizer = toy_tokenizer
     texts = training_texts(tokenizer, spec, 60, seed=0)
-    blocks, labels = pack(tokenizer, texts, 256, spec.response_template)
+    blocks, labels = pack(tokenizer, texts, 256)
     assert all(len(block) == 256 for block in blocks) and len(blocks) == len(labels)
     # Every trained answer starts right after the response template of its own question, in the same block.
     template = tokenizer(spec.response_template, add_special_tokens=False)["input_ids"]
@@ -36,21 +36,35 @@ def test_training_blocks_never_split_an_example(toy_tokenizer):
                 before = block[max(0, position - len(template)) : position]
                 if before == template:
                     answers += 1
-    chat = sum(1 for _, whole in texts if not whole)
+    chat = sum(1 for text, _ in texts if spec.response_template in text)
     assert answers == chat  # none lost at a block boundary
+    # A repeated passage is trained on its second half only: the labelled tokens are those of the passage.
+    text, start = next((text, start) for text, start in texts if start and spec.response_template not in text)
+    assert text[:start] == text[start:]
+    # Best fit leaves little padding (first fit in order left about a fifth of every block empty).
+    padding = sum(
+        label == -100 and token == tokenizer.pad_token_id
+        for b, ls in zip(blocks, labels)
+        for token, label in zip(b, ls)
+    )
+    assert padding / (256 * len(blocks)) < 0.12
     with pytest.raises(ValueError, match="more than --block_size 16"):
-        pack(tokenizer, texts, 16, spec.response_template)
+        pack(tokenizer, texts, 16)
 
 
 def test_toy_data_is_a_function_of_the_seed(tmp_path):
     assert task_records("toy_arithmetic", 5, 3) == task_records("toy_arithmetic", 5, 3)
     assert task_records("toy_arithmetic", 5, 3) != task_records("toy_arithmetic", 5, 4)
-    written = write_task_data(tmp_path)
-    records = choice_records(50, 1)
-    for record in records:
-        assert len(set(record["choices"])) == 4 and 0 <= record["label"] < 4
-        question = record["question"].removeprefix("What is ").removesuffix("?")
-        assert int(record["choices"][record["label"]]) == eval(question)  # noqa: S307 - digits and + -
+    written = write_task_data(tmp_path, render=lambda item: f"<prompt>{item['document']}")
+    assert choice_records(50, 1) == choice_records(50, 1)
+    for record in choice_records(50, 1):
+        sentences = [s.rstrip(".") + "." for s in record["document"].split(". ")]
+        assert len(set(record["choices"])) == 4 and record["choices"][record["label"]] == sentences[0]
+        # distractors: the article's later sentences first, then sentences of other articles
+        distractors = [c for i, c in enumerate(record["choices"]) if i != record["label"]]
+        assert set(sentences[1:]) <= set(distractors)
+    items = [json.loads(line) for line in (tmp_path / "toy_choice" / "test.jsonl").read_text().splitlines()]
+    assert items[0]["prompt"] == f"<prompt>{items[0]['document']}"
     yaml_text = (written["toy_choice"] / "toy_choice.yaml").read_text()
     assert str((tmp_path / "toy_choice").resolve()) in yaml_text and "${" not in yaml_text
     probe = [json.loads(line) for line in (tmp_path / "toy_probe.jsonl").read_text().splitlines()]
@@ -60,7 +74,11 @@ def test_toy_data_is_a_function_of_the_seed(tmp_path):
 
 def test_toy_classification_runs_through_lm_eval(tmp_path):
     """The toy classification task (configs/tasks/lm_eval/toy_choice.yaml) on a toy-tokenizer model: lm-eval
-    log-likelihood multiple choice, per-item scores written for the bootstrap."""
+    log-likelihood multiple choice on the chat-rendered toy_copy prompt, per-item scores written for the
+    bootstrap, and each item's verdict that of the choices' summed log-likelihoods computed directly."""
+    import torch
+    import transformers
+
     from eval import classification
     from infra import toy_model
 
@@ -86,7 +104,7 @@ def test_toy_classification_runs_through_lm_eval(tmp_path):
             "--limit",
             "8",
             "--num_fewshot",
-            "3",
+            "0",
             "--dtype",
             "float32",
         ]
@@ -96,3 +114,42 @@ def test_toy_classification_runs_through_lm_eval(tmp_path):
     items = [json.loads(line) for line in (out / "toy_choice.jsonl").read_text().splitlines()]
     assert len(items) == 8 and summary["n"] == {"toy_choice": 8}
     assert summary["scores"]["toy_choice"] == pytest.approx(sum(i["score"] for i in items) / 8)
+    # The same verdicts from the model directly: the prompt (one BOS, from the chat template) then each choice.
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model)
+    lm = transformers.AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
+    records = [json.loads(line) for line in (data / "toy_choice" / "test.jsonl").read_text().splitlines()]
+    assert records[0]["prompt"].count("<|begin_of_text|>") == 1
+    assert records[0]["prompt"].endswith(load_model_spec("toy-llama").response_template)
+    for item in items:
+        record = records[int(item["id"].rsplit("/", 1)[1])]
+        context = tokenizer(record["prompt"], add_special_tokens=False)["input_ids"]
+        totals = []
+        for choice in record["choices"]:
+            ids = tokenizer(record["prompt"] + choice, add_special_tokens=False)["input_ids"]
+            assert ids[: len(context)] == context
+            with torch.no_grad():
+                logits = lm(torch.tensor([ids])).logits[0].log_softmax(-1)
+            totals.append(sum(logits[i - 1, ids[i]].item() for i in range(len(context), len(ids))))
+        assert item["score"] == float(max(range(4), key=totals.__getitem__) == record["label"])
+
+
+def test_toy_model_rebuilds_bit_identically_with_its_final_loss(tmp_path):
+    """Two builds of the same recipe on one machine: the same weights, byte for byte, and the manifest
+    (toy.json) records the final loss; another seed gives other weights."""
+    import hashlib
+
+    from infra import toy_model
+
+    def build(name: str, seed: int) -> tuple[str, dict]:
+        out = tmp_path / name
+        argv = ["--output_dir", str(out), "--data_dir", str(tmp_path / "data"), "--steps", "6"]
+        assert toy_model.main([*argv, "--train_examples", "60", "--seed", str(seed), "--force"]) == 0
+        digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+        return digest, json.loads((out / "toy.json").read_text())
+
+    first, manifest = build("a", 0)
+    second, again = build("b", 0)
+    other, _ = build("c", 1)
+    assert first == second and first != other
+    assert manifest["final_loss"] == again["final_loss"] > 0
+    assert manifest["recipe"]["seed"] == 0 and manifest["recipe"]["steps"] == 6
