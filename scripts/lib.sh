@@ -66,14 +66,18 @@ grid() {
 }
 
 # load_grid <artifact>: GRID_METHODS, GRID_AMOUNTS, GRID_RECOVERIES, GRID_RECIPES of the artifact's grid
-# (METHODS, AMOUNTS, RECOVERIES, RECIPES override them); GRID_RECIPES is the default recipe when none is named.
+# (METHODS, AMOUNTS, RECOVERIES, RECIPES override them; SPLIT_METHODS keeps only the methods it names);
+# GRID_RECIPES is the default recipe when none is named.
 load_grid() {
   GRID_METHODS="$(grid "$1" methods METHODS)"
+  if [ -n "${SPLIT_METHODS:-}" ]; then  # this process's share of the methods (scripts/toy_study.sh)
+    GRID_METHODS="$(for m in $GRID_METHODS; do case " $SPLIT_METHODS " in *" $m "*) echo "$m" ;; esac; done)"
+  fi
   GRID_AMOUNTS="$(grid "$1" amounts AMOUNTS)"
   GRID_RECOVERIES="$(grid "$1" recoveries RECOVERIES)"
   GRID_RECIPES="${RECIPES:-$(exp "artifacts.$1.recipes" --optional)}"
   GRID_RECIPES="${GRID_RECIPES:-${RECIPE:-$DEFAULT_RECIPE}}"
-  local recovery epochs
+  local recovery epochs=""
   for recovery in $GRID_RECOVERIES; do  # fail before any stage runs: every dataset known, local files present
     [ "$recovery" = none ] && continue
     case "$recovery" in sft-*|sgr-*) ;; *) die "recovery $recovery: expected none, sft-<dataset> or sgr-<dataset>" ;; esac
@@ -140,6 +144,10 @@ init_study() {
   TASKS="${TASKS:-gsm8k,humaneval,mbpp,xsum}"
   DEFAULT_RECIPE="$(exp fine_tuning.recipe)"
   read -r -a TASK_DATA_FLAGS <<< "${TASK_DATA:-}"
+  # SEED: the seed of sampling and fine-tuning (unset: each stage's paper default); GEN_BATCH: prompts per
+  # generation batch on the HF backend (unset: each stage's default).
+  SEED_FLAGS=(${SEED:+--seed "$SEED"})
+  GEN_BATCH_FLAGS=(${GEN_BATCH:+--batch_size "$GEN_BATCH"})
   [ "${PLAN:-0}" = 1 ] || mkdir -p "$RESULTS"
   echo "[study] $MODEL_CONFIG ($MODEL, $NUM_LAYERS layers) -> $RESULTS${PLAN:+ (plan only)}" >&2
 }
@@ -162,7 +170,8 @@ run_prune() {
     $(amount_flags "$2") --output_dir "$target" --overwrite \
     --calibration "${CALIBRATION:-openai/gsm8k}" --n_calibration "${N_CALIBRATION:-100}" \
     --tasks "${CAL_TASKS:-gsm8k,humaneval,xsum}" --n_items "${CAL_ITEMS:-100}" \
-    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" "${TASK_DATA_FLAGS[@]}"
+    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" "${TASK_DATA_FLAGS[@]}" \
+    "${SEED_FLAGS[@]}" ${GEN_BATCH:+--gen_batch_size "$GEN_BATCH"}
 }
 
 # run_eval <run dir> <model> [adapter]: <run dir>/eval. Complete when every task of TASKS has its
@@ -184,7 +193,8 @@ run_eval() {
     tasks="$(IFS=,; echo "${missing[*]}")"
     stage python -m eval.generative --model "$2" "${adapter_flags[@]}" --model_config "$MODEL_CONFIG" \
       --tasks "$tasks" ${ITEMS:+--max_items "$ITEMS"} --max_new_tokens "${MAX_NEW_TOKENS:-8192}" \
-      --backend "${BACKEND:-auto}" "${TASK_DATA_FLAGS[@]}" --output_dir "$target"
+      --backend "${BACKEND:-auto}" "${TASK_DATA_FLAGS[@]}" "${SEED_FLAGS[@]}" "${GEN_BATCH_FLAGS[@]}" \
+      --output_dir "$target"
   fi
   if [ $classify = 1 ]; then
     stage python -m eval.classification --model "$2" "${adapter_flags[@]}" --limit "${CLS_LIMIT:-0.2}" \
@@ -216,7 +226,8 @@ self_generate() {
   file_pending "$target" || return 0
   stage python -m self_generate.generate --model "$MODEL" --model_config "$MODEL_CONFIG" \
     --prompts "$RESULTS/data/$1.prompts.jsonl" --output "$target" --n "$n" \
-    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}"
+    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" "${SEED_FLAGS[@]}" \
+    "${GEN_BATCH_FLAGS[@]}"
 }
 
 # fine_tune <recipe> <model> <data> <output dir> <dataset>: train.sft for the dataset's epochs
@@ -226,7 +237,7 @@ fine_tune() {
   [ "$1" = full ] && launcher="${FULL_LAUNCH:-python}"
   # shellcheck disable=SC2086
   stage $launcher -m train.sft --recipe "$1" --model "$2" --model_config "$MODEL_CONFIG" --data "$3" \
-    --output_dir "$4" --num_train_epochs "$(exp "datasets.$5.epochs")" ${TRAIN_FLAGS:-}
+    --output_dir "$4" --num_train_epochs "$(exp "datasets.$5.epochs")" "${SEED_FLAGS[@]}" ${TRAIN_FLAGS:-}
 }
 
 # run_name <method> <amount> <recovery> [recipe]: the results name of a grid point (infra/experiments.py)
@@ -273,8 +284,9 @@ run_probe() {
     --n_items "${PROBE_ITEMS:-200}" ${PROBE_DATA:+--data "$PROBE_DATA"} --ablate_layers "${4:-none}"
 }
 
-# build <artifact names>: the tables and figures, from $RESULTS into $RESULTS/artifacts
+# build <artifact names>: the tables and figures, from $RESULTS into $RESULTS/artifacts (BUILD=0: skipped)
 build() {
+  [ "${BUILD:-1}" = 1 ] || return 0  # BUILD=0: leave the artifacts to one build at the end (toy_study.sh)
   stage python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts" \
     --experiments "$EXPERIMENTS" --only "$1" $(narrow_flags)
 }

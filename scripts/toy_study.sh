@@ -1,33 +1,73 @@
 #!/usr/bin/env bash
 # The embedded default: the paper's whole pipeline on CPU, on a small Llama-architecture model trained from
-# scratch on toy tasks (single-digit arithmetic, bracket closing, copying), in minutes. It runs the same
-# scripts as the GPU experiments, on the toy grid configs/experiments/toy.yaml:
+# scratch on toy tasks (single-digit arithmetic, bracket closing, copying, and summary recognition as the
+# classification task), in about 15 minutes on 2 cores, model training included. It runs the same scripts as
+# the GPU experiments, on the toy grid configs/experiments/toy.yaml:
 #   prune by every method -> evaluate -> self-generate -> QLoRA with SGR and with dataset responses, LoRA,
 #   full fine-tuning -> evaluate -> single-layer sweep, arithmetic probe, BI profile -> ratios, upper bound
-#   -> every table and figure.
+#   -> every table and figure, and the paper's findings tested with their intervals (findings.json).
 #   bash scripts/toy_study.sh
-# Variables: OUT [outputs/toy], TOY_STEPS [2500] toy-model training steps, ITEMS [100] items per task,
-# N_ITEMS [30] items per task and layer in the sweep, SFT_LIMIT [the grid's 300] fine-tuning examples,
-# TRAIN_FLAGS (extra train.sft flags, later ones win), MODEL_PATH [.cache/models/toy-llama]; METHODS,
-# AMOUNTS, RECOVERIES, RECIPES, SAMPLES narrow every grid; the rest as in scripts/lib.sh.
+#   SEED=1 bash scripts/toy_study.sh            # another toy model and study seed: outputs/toy-seed1
+#   TOY_SCALE=full bash scripts/toy_study.sh    # the whole paper grid (configs/experiments/toy_full.yaml)
+# Variables: SEED [0], TOY_SCALE [quick], OUT [outputs/toy, outputs/toy-seed<SEED>, ...-full], TOY_STEPS
+# [the toy model's default] training steps, ITEMS [100] items per task, N_ITEMS [20] items per task and
+# layer in the sweep, SFT_LIMIT [the grid's 300] fine-tuning examples, TRAIN_FLAGS (extra train.sft flags,
+# later ones win), MODEL_PATH [.cache/models/toy-llama(-seed<SEED>)]; METHODS, AMOUNTS, RECOVERIES, RECIPES,
+# SAMPLES narrow every grid; JOBS [2] scripts side by side (1: one after the other); the rest as in
+# scripts/lib.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup_env.sh
 source scripts/lib.sh
 source scripts/toy_env.sh
+echo "[toy] toy model ready after $SECONDS s"
 
-step() {  # run one experiment script, and say how long it took
+step() {  # run one experiment script ([VAR=value ...] bash <script>), and say how long it took
   local started=$SECONDS
-  env "$@"
-  echo "[toy] ${*: -2:1}: $((SECONDS - started)) s"
+  env BUILD=0 "$@" toy-llama
+  echo "[toy] $*: $((SECONDS - started)) s"
 }
-for script in table1_pruning table2_recovery table4_lora table6_ratios figure14_sgr_vs_sft figures1-4_sweep \
-  figure5_perplexity figure7_arithmetic figure8_code upper_bound figure12_full_ft; do
-  step bash "scripts/$script.sh" toy-llama
-done
+
+# What several scripts share is made first: the unpruned model's scores, its responses (SGR data) and its
+# arithmetic probe with every layer ablated in turn.
+init_study toy-llama
+run_eval "$RESULTS/base" "$MODEL"
+# The toy model's mastery of its tasks, at greedy decoding (the study itself samples at the paper's 0.9).
+if dir_pending "$RESULTS/toy_model_greedy"; then
+  stage python -m eval.generative --model "$MODEL" --model_config "$MODEL_CONFIG" --tasks "$TASKS" \
+    --max_items "$ITEMS" --max_new_tokens "$MAX_NEW_TOKENS" --temperature 0 "${GEN_BATCH_FLAGS[@]}" \
+    --output_dir "$RESULTS/toy_model_greedy"
+fi
+self_generate toy
+run_probe base "$MODEL" "" all
+echo "[toy] shared stages done after $SECONDS s"
+
+# Then the experiment scripts, in two processes side by side with one thread each (a toy model gains little
+# from a second thread): each runs every script for its share of the pruning methods (SPLIT_METHODS), so no
+# stage is in both; the sweep and the upper bound, which have no method of the grids, go one to each side.
+# JOBS=1 runs the scripts one after the other.
+method_scripts=(table1_pruning table2_recovery table4_lora table6_ratios figure14_sgr_vs_sft figure5_perplexity
+  figure7_arithmetic figure8_code figure12_full_ft)
+share() {  # share <methods> <script without methods>: one side's scripts
+  local script
+  for script in "${method_scripts[@]}"; do step SPLIT_METHODS="$1" bash "scripts/$script.sh"; done
+  step bash "scripts/$2.sh"
+}
+if [ "${JOBS:-2}" = 1 ]; then
+  for script in "${method_scripts[@]}" figures1-4_sweep upper_bound; do step bash "scripts/$script.sh"; done
+else
+  (export OMP_NUM_THREADS=1; share "bi" figures1-4_sweep) &
+  first=$!
+  (export OMP_NUM_THREADS=1; share "reverse angular iterative" upper_bound) &
+  second=$!
+  failed=0
+  wait "$first" || failed=1
+  wait "$second" || failed=1
+  [ "$failed" = 0 ] || die "a toy-study script failed (its error is above; a rerun resumes)"
+fi
 
 RESULTS="$OUT/toy-llama"
 # shellcheck disable=SC2046
 python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts" --experiments "$EXPERIMENTS" \
   $(narrow_flags)
-echo "[toy] done: results in $RESULTS, tables and figures in $RESULTS/artifacts"
+echo "[toy] done in $SECONDS s (seed $SEED): results in $RESULTS, tables and figures in $RESULTS/artifacts"

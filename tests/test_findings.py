@@ -11,7 +11,7 @@ from analysis.findings import FINDINGS, findings, report
 from analysis.findings import main as findings_main
 from infra.experiments import load_experiments
 
-GRID = Path(__file__).resolve().parents[1] / "configs" / "experiments" / "toy.yaml"
+GRID = Path(__file__).resolve().parents[1] / "configs" / "experiments" / "toy_full.yaml"
 N = 200
 
 

@@ -91,13 +91,13 @@ def test_reduced_toy_study_runs_every_stage(tmp_path):
         plan = json.loads((results / "pruned" / f"bi-{amount}" / "model" / "plan.json").read_text())
         assert plan["method"] == "bi" and len(plan["removed_layers"]) == removed
         assert (results / "pruned" / f"bi-{amount}" / "eval" / "toy_arithmetic.json").is_file()
-    for run in ("bi-25pct-sft-toy", "bi-25pct-sgr-toy", "bi-25pct-sgr-toy-lora", "bi-1layers-sgr-toy"):
+    for run in ("bi-25pct-sft-toy", "bi-25pct-sgr-toy", "bi-25pct-sgr-toy-qlora", "bi-1layers-sgr-toy"):
         assert (results / "recovered" / run / "train" / "adapter" / "adapter_config.json").is_file(), run
         assert (results / "recovered" / run / "eval" / "toy_arithmetic.json").is_file(), run
     assert (results / "recovered" / "bi-25pct-sgr-toy-full" / "train" / "model" / "config.json").is_file()
     upper = json.loads((results / "upper_bound" / "pruned" / "model" / "plan.json").read_text())
     assert upper["method"] == "iterative"
-    assert (results / "upper_bound" / "sgr2-full" / "eval" / "toy_arithmetic.json").is_file()
+    assert (results / "upper_bound" / "sgr2-lora" / "eval" / "toy_arithmetic.json").is_file()
     assert len(list((results / "sweep").glob("layer_*.json"))) == 7
     report = json.loads((results / "artifacts" / "artifacts.json").read_text())
     # A 30-step toy model can score 0 on every task; retention against the pruning amount (Figures 6 and

@@ -22,7 +22,7 @@ from infra.paths import REPO_ROOT
 from tests.helpers.toy_settings import REDUCED_TOY
 
 TOY_SETTINGS = {**REDUCED_TOY, "CLASSIFY": "0"}
-TABLE_1 = {"METHODS": "iterative", "AMOUNTS": "1layers"}
+TABLE_1 = {"METHODS": "iterative", "AMOUNTS": "1layers", "RECOVERIES": "none sft-toy"}
 
 
 @pytest.fixture(scope="module")
