@@ -13,7 +13,7 @@ export SEED="${SEED:-0}"
 suffix=""
 [ "$SEED" = 0 ] || suffix="-seed$SEED"
 # TOY_SCALE: quick (configs/experiments/toy.yaml, the default) or full (configs/experiments/toy_full.yaml:
-# the paper's whole grid at toy scale, about three times longer).
+# the paper's whole grid at toy scale).
 case "${TOY_SCALE:-quick}" in
   quick) export EXPERIMENTS=configs/experiments/toy.yaml ;;
   full) export EXPERIMENTS=configs/experiments/toy_full.yaml suffix="$suffix-full" ;;

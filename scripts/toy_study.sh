@@ -3,7 +3,7 @@
 # scratch on toy tasks (single-digit arithmetic, bracket closing, copying, and summary recognition as the
 # classification task), in about 15 minutes on 2 cores, model training included. It runs the same scripts as
 # the GPU experiments, on the toy grid configs/experiments/toy.yaml:
-#   prune by every method -> evaluate -> self-generate -> QLoRA with SGR and with dataset responses, LoRA,
+#   prune by every method -> evaluate -> self-generate -> LoRA with SGR and with dataset responses, QLoRA,
 #   full fine-tuning -> evaluate -> single-layer sweep, arithmetic probe, BI profile -> ratios, upper bound
 #   -> every table and figure, and the paper's findings tested with their intervals (findings.json).
 #   bash scripts/toy_study.sh
