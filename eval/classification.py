@@ -91,9 +91,22 @@ def item_records(
     return records
 
 
+def task_manager(tasks: list[str], include_path: str | None):
+    """lm-eval's task index: of ``include_path`` alone when it defines every task asked for as a plain task
+    (indexing lm-eval's thousands of built-in YAMLs takes about 12 s per run on a CPU), else with the
+    built-in tasks too. A group or tag may name built-in tasks, so it always gets the whole index."""
+    from lm_eval.tasks import TaskManager
+
+    if not include_path:
+        return TaskManager()
+    local = TaskManager(include_path=include_path, include_defaults=False)
+    if set(tasks) <= set(local.all_subtasks):
+        return local
+    return TaskManager(include_path=include_path)
+
+
 def run(args: ClassificationArgs) -> dict[str, Any]:
     import lm_eval
-    from lm_eval.tasks import TaskManager
     from lm_eval.utils import handle_non_serializable
 
     from infra.modeling import check_causal_lm
@@ -103,7 +116,6 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest("eval.classification", config=args, seeds={"seed": args.seed})
     manifest.add_input("model", args.model)
-    task_manager = TaskManager(include_path=args.include_path) if args.include_path else TaskManager()
     limit = args.limit if args.limit is None or args.limit < 1 else int(args.limit)
     device = args.device
     if device is None:  # lm-eval's own default is cuda, even on a machine without one
@@ -118,7 +130,7 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
         limit=limit,
         batch_size=args.batch_size,
         device=device,
-        task_manager=task_manager,
+        task_manager=task_manager(args.tasks, args.include_path),
         random_seed=args.seed,
         numpy_random_seed=args.seed,
         torch_random_seed=args.seed,

@@ -448,3 +448,17 @@ def test_lm_eval_runs_for_real_on_tiny_model(tiny_models, tmp_path):
     assert len(items) == 5 and all(item["score"] in (0.0, 1.0) for item in items)
     assert sum(item["score"] for item in items) / 5 == pytest.approx(summary["scores"]["tiny_mc"])
     assert "samples" not in raw
+
+
+def test_lm_eval_task_index_is_local_only_when_it_defines_every_task(tmp_path):
+    from infra.paths import REPO_ROOT
+
+    tasks_dir = tmp_path / "tasks"
+    tasks_dir.mkdir()
+    template = (REPO_ROOT / "tests" / "fixtures" / "lm_eval_tasks" / "tiny_mc.yaml").read_text()
+    (tasks_dir / "tiny_mc.yaml").write_text(template.replace("${LPR_TINY_MC_DIR}", str(tmp_path)))
+    local = classification.task_manager(["tiny_mc"], str(tasks_dir))
+    assert local.all_tasks == ["tiny_mc"]  # lm-eval's built-in YAMLs were not indexed
+    # A built-in task asked for beside a local one: lm-eval's whole index, the local task included.
+    mixed = classification.task_manager(["tiny_mc", "arc_easy"], str(tasks_dir))
+    assert {"tiny_mc", "arc_easy", "hellaswag"} <= set(mixed.all_tasks)
