@@ -28,24 +28,40 @@ step() {  # run one experiment script ([VAR=value ...] bash <script>), and say h
   echo "[toy] $*: $((SECONDS - started)) s"
 }
 
-# What several scripts share is made first: the unpruned model's scores, its responses (SGR data) and its
-# arithmetic probe with every layer ablated in turn.
+# side_by_side <command> <command>: two commands (functions of this script) in two processes with one thread
+# each (a toy model gains little from a second thread); fails when either fails.
+side_by_side() {
+  (export OMP_NUM_THREADS=1; $1) &
+  local first=$!
+  (export OMP_NUM_THREADS=1; $2) &
+  local second=$! failed=0
+  wait "$first" || failed=1
+  wait "$second" || failed=1
+  [ "$failed" = 0 ] || die "a toy-study stage failed (its error is above; a rerun resumes)"
+}
+
+# What several scripts share is made first: the unpruned model's scores and its greedy mastery of the tasks
+# on one side, its responses (SGR data) and its arithmetic probe with every layer ablated in turn on the other.
+base_scores() {
+  run_eval "$RESULTS/base" "$MODEL"
+  # The toy model's mastery of its tasks, at greedy decoding (the study itself samples at the paper's 0.9).
+  if dir_pending "$RESULTS/toy_model_greedy"; then
+    stage python -m eval.generative --model "$MODEL" --model_config "$MODEL_CONFIG" --tasks "$TASKS" \
+      --max_items "$ITEMS" --max_new_tokens "$MAX_NEW_TOKENS" --temperature 0 "${GEN_BATCH_FLAGS[@]}" \
+      --output_dir "$RESULTS/toy_model_greedy"
+  fi
+}
+base_responses() {
+  self_generate toy
+  run_probe base "$MODEL" "" all
+}
 init_study toy-llama
-run_eval "$RESULTS/base" "$MODEL"
-# The toy model's mastery of its tasks, at greedy decoding (the study itself samples at the paper's 0.9).
-if dir_pending "$RESULTS/toy_model_greedy"; then
-  stage python -m eval.generative --model "$MODEL" --model_config "$MODEL_CONFIG" --tasks "$TASKS" \
-    --max_items "$ITEMS" --max_new_tokens "$MAX_NEW_TOKENS" --temperature 0 "${GEN_BATCH_FLAGS[@]}" \
-    --output_dir "$RESULTS/toy_model_greedy"
-fi
-self_generate toy
-run_probe base "$MODEL" "" all
+if [ "${JOBS:-2}" = 1 ]; then base_scores; base_responses; else side_by_side base_scores base_responses; fi
 echo "[toy] shared stages done after $SECONDS s"
 
-# Then the experiment scripts, in two processes side by side with one thread each (a toy model gains little
-# from a second thread): each runs every script for its share of the pruning methods (SPLIT_METHODS), so no
-# stage is in both; the sweep and the upper bound, which have no method of the grids, go one to each side.
-# JOBS=1 runs the scripts one after the other.
+# Then the experiment scripts, side by side as well: each side runs every script for its share of the pruning
+# methods (SPLIT_METHODS), so no stage is in both; the sweep and the upper bound, which have no method of the
+# grids, go one to each side. JOBS=1 runs every stage one after the other.
 method_scripts=(table1_pruning table2_recovery table4_lora table6_ratios figure14_sgr_vs_sft figure5_perplexity
   figure7_arithmetic figure8_code figure12_full_ft)
 share() {  # share <methods> <script without methods>: one side's scripts
@@ -53,17 +69,12 @@ share() {  # share <methods> <script without methods>: one side's scripts
   for script in "${method_scripts[@]}"; do step SPLIT_METHODS="$1" bash "scripts/$script.sh"; done
   step bash "scripts/$2.sh"
 }
+first_share() { share "bi" figures1-4_sweep; }
+second_share() { share "reverse angular iterative" upper_bound; }
 if [ "${JOBS:-2}" = 1 ]; then
   for script in "${method_scripts[@]}" figures1-4_sweep upper_bound; do step bash "scripts/$script.sh"; done
 else
-  (export OMP_NUM_THREADS=1; share "bi" figures1-4_sweep) &
-  first=$!
-  (export OMP_NUM_THREADS=1; share "reverse angular iterative" upper_bound) &
-  second=$!
-  failed=0
-  wait "$first" || failed=1
-  wait "$second" || failed=1
-  [ "$failed" = 0 ] || die "a toy-study script failed (its error is above; a rerun resumes)"
+  side_by_side first_share second_share
 fi
 
 RESULTS="$OUT/toy-llama"

@@ -87,6 +87,10 @@ def test_reduced_toy_study_runs_every_stage(tmp_path):
     result = run_script(["scripts/toy_study.sh"], env, timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "out" / "toy-llama"
+    # The shared stages, made side by side: base scores and greedy mastery; SGR data and the base probe.
+    assert (results / "toy_model_greedy" / "toy_brackets.json").is_file()
+    assert (results / "data" / "toy.sgr.jsonl").is_file()
+    assert any((results / "probe" / "base").iterdir())
     for amount, removed in (("25pct", 2), ("1layers", 1)):
         plan = json.loads((results / "pruned" / f"bi-{amount}" / "model" / "plan.json").read_text())
         assert plan["method"] == "bi" and len(plan["removed_layers"]) == removed
