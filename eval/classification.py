@@ -15,12 +15,15 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.config import ConfigError, parse_cli, run_cli
 from infra.files import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from infra.manifest import Manifest
 from infra.modeling import adapter_base, is_adapter_dir
+
+if TYPE_CHECKING:
+    from lm_eval.tasks import TaskManager
 
 PAPER_TASKS = ["hellaswag", "piqa", "mmlu", "winogrande", "openbookqa", "arc_easy", "arc_challenge"]
 
@@ -91,7 +94,7 @@ def item_records(
     return records
 
 
-def task_manager(tasks: list[str], include_path: str | None):
+def task_manager(tasks: list[str], include_path: str | None) -> TaskManager:
     """lm-eval's task index: of ``include_path`` alone when it defines every task asked for as a plain task
     (indexing lm-eval's thousands of built-in YAMLs takes about 12 s per run on a CPU), else with the
     built-in tasks too. A group or tag may name built-in tasks, so it always gets the whole index."""

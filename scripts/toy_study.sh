@@ -29,8 +29,9 @@ step() {  # run one experiment script ([VAR=value ...] bash <script>), and say h
 }
 
 # side_by_side <command> <command>: two commands (functions of this script) in two processes with one thread
-# each (a toy model gains little from a second thread); fails when either fails.
+# each (a toy model gains little from a second thread); fails when either fails. JOBS=1: one after the other.
 side_by_side() {
+  if [ "${JOBS:-2}" = 1 ]; then "$1"; "$2"; return; fi
   (export OMP_NUM_THREADS=1; $1) &
   local first=$!
   (export OMP_NUM_THREADS=1; $2) &
@@ -56,12 +57,12 @@ base_responses() {
   run_probe base "$MODEL" "" all
 }
 init_study toy-llama
-if [ "${JOBS:-2}" = 1 ]; then base_scores; base_responses; else side_by_side base_scores base_responses; fi
+side_by_side base_scores base_responses
 echo "[toy] shared stages done after $SECONDS s"
 
 # Then the experiment scripts, side by side as well: each side runs every script for its share of the pruning
 # methods (SPLIT_METHODS), so no stage is in both; the sweep and the upper bound, which have no method of the
-# grids, go one to each side. JOBS=1 runs every stage one after the other.
+# grids, go one to each side.
 method_scripts=(table1_pruning table2_recovery table4_lora table6_ratios figure14_sgr_vs_sft figure5_perplexity
   figure7_arithmetic figure8_code figure12_full_ft)
 share() {  # share <methods> <script without methods>: one side's scripts
@@ -71,11 +72,7 @@ share() {  # share <methods> <script without methods>: one side's scripts
 }
 first_share() { share "bi" figures1-4_sweep; }
 second_share() { share "reverse angular iterative" upper_bound; }
-if [ "${JOBS:-2}" = 1 ]; then
-  for script in "${method_scripts[@]}" figures1-4_sweep upper_bound; do step bash "scripts/$script.sh"; done
-else
-  side_by_side first_share second_share
-fi
+side_by_side first_share second_share
 
 RESULTS="$OUT/toy-llama"
 # shellcheck disable=SC2046
