@@ -16,6 +16,7 @@ from typing import Any
 
 ARCHITECTURES = ("llama", "qwen2", "mistral", "gemma2")
 
+LLAMA_DATE_HEADER = "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
 CHAT_TEMPLATES = {
     # As Llama-3.1's own template renders text conversations: a system block with its date header always,
     # turn contents trimmed.
@@ -23,8 +24,9 @@ CHAT_TEMPLATES = {
         "{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
         "{% set system_message = messages[0]['content'] | trim %}{% set loop_messages = messages[1:] %}"
         "{% else %}{% set system_message = '' %}{% set loop_messages = messages %}{% endif %}"
-        "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
-        "Today Date: 26 Jul 2024\n\n{{ system_message }}<|eot_id|>"
+        "<|start_header_id|>system<|end_header_id|>\n\n"
+        + LLAMA_DATE_HEADER
+        + "{{ system_message }}<|eot_id|>"
         "{% for m in loop_messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
         "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
         "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
