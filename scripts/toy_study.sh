@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The embedded default: the paper's whole pipeline on CPU, on a small Llama-architecture model trained from
 # scratch on toy tasks (single-digit arithmetic, bracket closing, copying, and summary recognition as the
-# classification task), in about 15 minutes on 2 cores, model training included. It runs the same scripts as
+# classification task), in about 13 minutes on 2 cores, model training included. It runs the same scripts as
 # the GPU experiments, on the toy grid configs/experiments/toy.yaml:
 #   prune by every method -> evaluate -> self-generate -> LoRA with SGR and with dataset responses, QLoRA,
 #   full fine-tuning -> evaluate -> single-layer sweep, arithmetic probe, BI profile -> ratios, upper bound
