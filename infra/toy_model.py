@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -175,6 +176,22 @@ def tokenizer_corpus_texts(spec, seed: int) -> list[str]:
     return texts
 
 
+def build_toy_tokenizer(spec, vocab_size: int = ToyModelArgs.vocab_size, seed: int = 0) -> Any:
+    """The toy tokenizer: byte-level BPE trained on the toy words and turns, digits split, the toy chat
+    template."""
+    from infra.tiny_models import build_tokenizer
+
+    tokenizer = build_tokenizer(
+        "llama",
+        vocab_size=vocab_size,
+        seed=seed,
+        individual_digits=True,
+        extra_corpus=tokenizer_corpus_texts(spec, seed),
+    )
+    tokenizer.chat_template = TOY_CHAT_TEMPLATE
+    return tokenizer
+
+
 def build_toy_model(args: ToyModelArgs) -> Path:
     """The toy model (trained unless an up-to-date one is there) and the toy data that goes with it."""
     output_dir = Path(args.output_dir or cache_dir() / "models" / "toy-llama")
@@ -207,19 +224,12 @@ def train_toy_model(args: ToyModelArgs, output_dir: Path) -> None:
     import transformers
 
     from infra.model_spec import load_model_spec
-    from infra.tiny_models import TinyModelSpec, build_config, build_tokenizer
+    from infra.tiny_models import TinyModelSpec, build_config
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     spec = load_model_spec(TOY_MODEL_CONFIG)
-    tokenizer = build_tokenizer(
-        "llama",
-        vocab_size=args.vocab_size,
-        seed=args.seed,
-        individual_digits=True,
-        extra_corpus=tokenizer_corpus_texts(spec, args.seed),
-    )
-    tokenizer.chat_template = TOY_CHAT_TEMPLATE
+    tokenizer = build_toy_tokenizer(spec, args.vocab_size, args.seed)
     model_spec = TinyModelSpec(
         arch="llama",
         num_layers=args.num_layers,

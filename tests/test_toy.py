@@ -8,18 +8,15 @@ import json
 import pytest
 
 from infra.model_spec import load_model_spec
-from infra.tiny_models import build_tokenizer
-from infra.toy_model import pack, tokenizer_corpus_texts, training_texts
+from infra.tiny_models import LLAMA_DATE_HEADER
+from infra.toy_model import build_toy_tokenizer, pack, training_texts
 from infra.toy_tasks import choice_records, task_records, write_task_data
 
 
 @pytest.fixture(scope="module")
 def toy_tokenizer():
     spec = load_model_spec("toy-llama")
-    tokenizer = build_tokenizer(
-        "llama", vocab_size=512, seed=0, individual_digits=True, extra_corpus=tokenizer_corpus_texts(spec, 0)
-    )
-    return spec, tokenizer
+    return spec, build_toy_tokenizer(spec, seed=0)
 
 
 def test_training_blocks_never_split_an_example(toy_tokenizer):
@@ -38,6 +35,10 @@ def test_training_blocks_never_split_an_example(toy_tokenizer):
                     answers += 1
     chat = sum(1 for text, _ in texts if spec.response_template in text)
     assert answers == chat  # none lost at a block boundary
+    # The toy template is Llama-3's without the date header, which took 50 of a conversation's 127 tokens.
+    conversation = next(text for text, _ in texts if spec.response_template in text)
+    assert conversation.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are")
+    assert LLAMA_DATE_HEADER.strip() not in conversation
     # A repeated passage is trained on its second half only: the labelled tokens are those of the passage.
     text, start = next((text, start) for text, start in texts if start and spec.response_template not in text)
     assert text[:start] == text[start:]
@@ -153,3 +154,5 @@ def test_toy_model_rebuilds_bit_identically_with_its_final_loss(tmp_path):
     assert first == second and first != other
     assert manifest["final_loss"] == again["final_loss"] > 0
     assert manifest["recipe"]["seed"] == 0 and manifest["recipe"]["steps"] == 6
+    # The saved model carries the toy template, which every stage renders its prompts with.
+    assert (tmp_path / "a" / "chat_template.jinja").read_text() == toy_model.TOY_CHAT_TEMPLATE
