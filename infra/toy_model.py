@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from infra.config import parse_cli
 from infra.files import atomic_directory, atomic_write_json, atomic_write_jsonl
 from infra.paths import cache_dir
-from infra.tiny_models import CHAT_TEMPLATES, LLAMA_DATE_HEADER
+from infra.tiny_models import CHAT_TEMPLATES, LLAMA_DATE_HEADER, TinyModelSpec, build_config, build_tokenizer
 from infra.toy_tasks import (
     TOY_TASKS,
     WORDS,
@@ -78,7 +78,7 @@ RECIPE_VERSION = 4
 
 # Llama-3's chat template without the date header its system turn always carries: with the toy's 512-token
 # vocabulary the header took 50 of a training conversation's 127 tokens, and without it a block holds more
-# examples (copying from the context formed after about 1,000 steps instead of about 2,000).
+# examples: seed 0's loss fell below 0.6 by step 1,250 instead of step 2,250.
 TOY_CHAT_TEMPLATE = CHAT_TEMPLATES["llama"].replace(LLAMA_DATE_HEADER, "")
 
 
@@ -179,8 +179,6 @@ def tokenizer_corpus_texts(spec, seed: int) -> list[str]:
 def build_toy_tokenizer(spec, vocab_size: int = ToyModelArgs.vocab_size, seed: int = 0) -> Any:
     """The toy tokenizer: byte-level BPE trained on the toy words and turns, digits split, the toy chat
     template."""
-    from infra.tiny_models import build_tokenizer
-
     tokenizer = build_tokenizer(
         "llama",
         vocab_size=vocab_size,
@@ -224,7 +222,6 @@ def train_toy_model(args: ToyModelArgs, output_dir: Path) -> None:
     import transformers
 
     from infra.model_spec import load_model_spec
-    from infra.tiny_models import TinyModelSpec, build_config
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
