@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
@@ -42,6 +42,9 @@ from infra.toy_tasks import (
     write_task_data,
 )
 
+if TYPE_CHECKING:
+    from infra.model_spec import ModelSpec
+
 TOY_MODEL_CONFIG = "toy-llama"
 INSTRUCTIONS = 400  # prompts of the toy instruction set (recovery fine-tuning)
 
@@ -56,8 +59,9 @@ class ToyModelArgs:
     hidden_size: int = 64
     intermediate_size: int = 192
     num_heads: int = 2
-    # At 1024 (about 830 filled) every toy word is one token and a training conversation 92 tokens instead
-    # of 126, but copying from the context formed later: seed 0 had not learnt it by step 3,250.
+    # At 1024 (about 830 filled) every toy word is one token and a training conversation (with the date
+    # header, see TOY_CHAT_TEMPLATE) 92 tokens instead of 126, but copying from the context formed later:
+    # seed 0 had not learnt it by step 3,250.
     vocab_size: int = 512
     # At 3,000 steps seeds 0-2 score 0.95-1.00 at greedy decoding on every task; seed 2's loss fell from
     # 0.31 to 0.17 between steps 2,250 and 2,750, so fewer would be at the edge.
@@ -161,7 +165,7 @@ def pack(
     return blocks, block_labels
 
 
-def tokenizer_corpus_texts(spec, seed: int) -> list[str]:
+def tokenizer_corpus_texts(spec: ModelSpec, seed: int) -> list[str]:
     """Texts the toy tokenizer is trained on besides the task words: every turn the toy model reads (system
     header, instructions, task inputs), so the chat template costs few tokens."""
     from infra.prompts import build_messages
@@ -176,7 +180,7 @@ def tokenizer_corpus_texts(spec, seed: int) -> list[str]:
     return texts
 
 
-def build_toy_tokenizer(spec, vocab_size: int = ToyModelArgs.vocab_size, seed: int = 0) -> Any:
+def build_toy_tokenizer(spec: ModelSpec, vocab_size: int = ToyModelArgs.vocab_size, seed: int = 0) -> Any:
     """The toy tokenizer: byte-level BPE trained on the toy words and turns, digits split, the toy chat
     template."""
     tokenizer = build_tokenizer(
