@@ -4,8 +4,8 @@
     python -m analysis.arithmetic_probe --model outputs/llama/bi-25 --adapter outputs/llama/bi-25-sgr/adapter \\
         --output_dir outputs/llama/probe/bi-25-sgr --ablate_layers none     # Figure 7: accuracy after recovery
 
-Items: ``single_digit_three_ops`` (../shared/data/arithmetic by default, or EleutherAI/arithmetic's
-``arithmetic_1dc``), 200 sampled with random_state 42; contexts rewritten ``Q:`` -> ``Question:``, ``A:`` ->
+Items: ``single_digit_three_ops``, the hub's ``EleutherAI/arithmetic`` config ``arithmetic_1dc`` (validation
+split) by default, or a local JSONL file in its schema (``{"context": ..., "completion": ...}``), 200 sampled with random_state 42; contexts rewritten ``Q:`` -> ``Question:``, ``A:`` ->
 ``Answer:`` with blank lines collapsed, after a fixed 3-shot prefix. The target is the first digit of the
 answer (after `` -`` for a negative one). For the unablated model and for each ablated layer (its input
 passed through unchanged, through nnsight) the probe records the target's log-probability and whether the
@@ -22,15 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from infra.config import ConfigError, parse_cli
+from infra.config import ConfigError, parse_cli, report_error
 from infra.datasets import load_records
-from infra.files import atomic_write_json
+from infra.files import OutputBusyError, atomic_write_json, output_lock
 from infra.manifest import Manifest
-from infra.paths import REPO_ROOT
+from infra.progress import progress as progress_bar
 
-DEFAULT_DATA = str(REPO_ROOT.parent / "shared" / "data" / "arithmetic" / "single_digit_three_ops.jsonl")
+# The paper's items: EleutherAI/arithmetic, config arithmetic_1dc (single-digit three-operand problems).
+DEFAULT_DATA = "EleutherAI/arithmetic"
 # The paper's notebook's prefix, each shot on one line (the probed context keeps its own line break).
 FEW_SHOT_PREFIX = (
     "Question: What is (4 * 4) * 1? Answer: 16\n"
@@ -170,7 +169,7 @@ def run_probe(
         },
         "layers": [],
     }
-    for layer in tqdm(layers, desc="ablate", unit="layer", disable=None):
+    for layer in progress_bar(layers, desc="ablate", unit="layer"):
         ablated = evaluate(layer)
         report["layers"].append(
             {
@@ -210,26 +209,30 @@ def parse_layers(value: str, n_layers: int) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(ProbeArgs, argv, doc=__doc__)
+    output_dir = Path(args.output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with output_lock(output_dir / ".lock", output_dir):
+            return _probe(args, output_dir)
+    except (ConfigError, OSError, OutputBusyError, ValueError) as error:
+        return report_error(error)
+
+
+def _probe(args: ProbeArgs, output_dir: Path) -> int:
     from infra.modeling import decoder_layers, load_model, load_tokenizer
 
-    try:
-        records = load_records(args.data, hub_config=args.hub_config, split="validation")
-        items = probe_items(sample_records(records, args.n_items, args.seed))
-        model = load_model(
-            args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, merge_adapter=True
-        )
-        tokenizer = load_tokenizer(args.model)
-        layers = parse_layers(str(args.ablate_layers), len(decoder_layers(model)))
-        manifest = Manifest("analysis.arithmetic_probe", config=args, seeds={"seed": args.seed})
-        manifest.add_input("model", args.model)
-        manifest.add_input("data", args.data)
-        report = run_probe(model, tokenizer, items, layers, args.batch_size)
-    except (ConfigError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    records = load_records(args.data, hub_config=args.hub_config, split="validation")
+    items = probe_items(sample_records(records, args.n_items, args.seed))
+    model = load_model(
+        args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, merge_adapter=True
+    )
+    tokenizer = load_tokenizer(args.model)
+    layers = parse_layers(str(args.ablate_layers), len(decoder_layers(model)))
+    manifest = Manifest("analysis.arithmetic_probe", config=args, seeds={"seed": args.seed})
+    manifest.add_input("model", args.model)
+    manifest.add_input("data", args.data)
+    report = run_probe(model, tokenizer, items, layers, args.batch_size)
     report.update({"model": args.model, "adapter": args.adapter})
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(output_dir / RESULT_NAME, report)
     manifest.write(output_dir)
     base = report["baseline"]

@@ -3,7 +3,7 @@ entering and the one leaving it, averaged over tokens and then over the calibrat
 nnsight.
 
     python -m analysis.bi_profile --model meta-llama/Llama-3.1-8B-Instruct --output_dir outputs/llama/bi_profile
-    python -m analysis.bi_profile --model .cache/models/tiny-llama --calibration ../shared/data/gsm8k/test.jsonl \\
+    python -m analysis.bi_profile --model .cache/models/tiny-llama --calibration tests/data/gsm8k/test.jsonl.gz \\
         --n_calibration 20 --output_dir outputs/toy/bi_profile
 
 Writes ``bi_profile.json`` (``cosine`` and ``block_influence`` = 1 - cosine, per layer) and a manifest; the
@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from infra.calibration import CalibrationConfig, calibration_texts
-from infra.config import ConfigError, parse_cli
-from infra.files import atomic_write_json
+from infra.config import ConfigError, parse_cli, report_error
+from infra.files import OutputBusyError, atomic_write_json, output_lock
 from infra.manifest import Manifest
+from infra.progress import progress as progress_bar
 
 RESULT_NAME = "bi_profile.json"
 
@@ -49,7 +48,7 @@ def cosine_profile(
     wrapped = TransformersModel(model, task="text-generation", tokenizer=tokenizer)
     envoys = layer_envoys(wrapped, model)
     sums = torch.zeros(len(envoys), dtype=torch.float64)
-    for start in tqdm(range(0, len(texts), batch_size), desc="cosine profile", disable=None):
+    for start in progress_bar(range(0, len(texts), batch_size), desc="cosine profile"):
         batch = texts[start : start + batch_size]
         encoded = tokenizer(batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
         encoded = encoded.to(model.device)
@@ -85,8 +84,6 @@ class ProfileArgs:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(ProfileArgs, argv, doc=__doc__)
-    from infra.modeling import load_model, load_tokenizer
-
     calibration = CalibrationConfig(
         source=args.calibration,
         hub_config=args.hub_config,
@@ -95,20 +92,24 @@ def main(argv: list[str] | None = None) -> int:
         count=args.n_calibration,
         max_length=args.max_length,
     )
-    try:
-        texts = calibration_texts(calibration)
-        model = load_model(
-            args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, merge_adapter=True
-        )
-        tokenizer = load_tokenizer(args.model, padding_side="right")
-        cosines = cosine_profile(
-            model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length
-        )
-    except (ConfigError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with output_lock(output_dir / ".lock", output_dir):
+            return _profile(args, calibration, output_dir)
+    except (ConfigError, OSError, OutputBusyError, ValueError) as error:
+        return report_error(error)
+
+
+def _profile(args: ProfileArgs, calibration: CalibrationConfig, output_dir: Path) -> int:
+    from infra.modeling import load_model, load_tokenizer
+
+    texts = calibration_texts(calibration)
+    model = load_model(
+        args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, merge_adapter=True
+    )
+    tokenizer = load_tokenizer(args.model, padding_side="right")
+    cosines = cosine_profile(model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length)
     manifest = Manifest("analysis.bi_profile", config=args)
     manifest.add_input("model", args.model)
     manifest.add_input("calibration", args.calibration)

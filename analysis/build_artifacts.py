@@ -24,9 +24,9 @@ from pathlib import Path
 from analysis import figures, tables
 from analysis.findings import write_findings
 from analysis.tables import MissingInputs
-from infra.config import ConfigError, parse_cli
+from infra.config import ConfigError, parse_cli, report_error
 from infra.experiments import DEFAULT_EXPERIMENTS, load_experiments
-from infra.files import atomic_write_json
+from infra.files import OutputBusyError, atomic_write_json, output_lock
 
 ARTIFACTS: dict[str, tuple[str, Callable]] = {  # name -> (title, function(results, output, experiments))
     "table_1": ("Tables 1/3: retention after 25% pruning and Alpaca SFT", tables.table_pruning),
@@ -135,10 +135,14 @@ def main(argv: list[str] | None = None) -> int:
             "recoveries": args.recoveries,
             "recipes": args.recipes,
         }
-        report = build(args.results or args.cross_model, args.output_dir, args.only, args.experiments, narrow)
-    except (ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        output_dir = Path(args.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with output_lock(output_dir / ".lock", output_dir):
+            report = build(
+                args.results or args.cross_model, args.output_dir, args.only, args.experiments, narrow
+            )
+    except (ConfigError, OSError, OutputBusyError) as error:
+        return report_error(error)
     for name, paths in report["built"].items():
         print(f"[artifacts] built {name} ({ARTIFACTS[name][0]}): {', '.join(Path(p).name for p in paths)}")
     for name, reason in report["missing"].items():

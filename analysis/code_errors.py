@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.config import ConfigError, parse_cli
+from infra.config import ConfigError, parse_cli, report_error
 from infra.files import RecordError, atomic_write_json, load_jsonl
 
 PAPER_CATEGORIES = (
@@ -153,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 "n": len(records),
             }
     except (ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     atomic_write_json(args.output, result)
     for path, entry in result.items():
         shown = ", ".join(f"{c} {100 * v:.1f}%" for c, v in entry["paper_categories"].items() if v)

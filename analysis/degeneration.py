@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.config import ConfigError, parse_cli
-from infra.files import RecordError, atomic_write_json, load_jsonl
+from infra.config import ConfigError, parse_cli, report_error
+from infra.files import OutputBusyError, RecordError, atomic_write_json, load_jsonl, output_lock
+from infra.paths import unique_labels
 
 REP_NS = (2, 3, 4)
 MIN_SENTENCE_TOKENS = 4  # BLEU-4 needs 4-grams: shorter sentences are neither hypotheses nor references
@@ -210,18 +211,24 @@ class DegenerationArgs:
     items: list[str] = field(metadata={"help": "item / response JSONL files (repeat or comma-separate)"})
     output: str = field(metadata={"help": "JSON to write"})
     baseline: str | None = field(default=None, metadata={"help": "the unpruned model's items"})
+    labels: list[str] = field(
+        default_factory=list,
+        metadata={"help": "one per --items (default: each path's shortest distinguishing trailing part)"},
+    )
 
 
 def run(args: DegenerationArgs) -> dict[str, Any]:
-    baseline = summarize(read_items(args.baseline)) if args.baseline else None
-    files = {}
-    for path in args.items:
-        summary = summarize(read_items(path))
-        if baseline is not None:
-            summary["change"] = change(summary, baseline)
-        files[Path(path).name] = summary
-    result = {"baseline": baseline, "files": files}
-    atomic_write_json(args.output, result)
+    labels = unique_labels(args.items, args.labels)
+    with output_lock(Path(args.output).with_name(Path(args.output).name + ".lock"), args.output):
+        baseline = summarize(read_items(args.baseline)) if args.baseline else None
+        files = {}
+        for label, path in zip(labels, args.items):
+            summary = {"path": path, **summarize(read_items(path))}
+            if baseline is not None:
+                summary["change"] = change(summary, baseline)
+            files[label] = summary
+        result = {"baseline": baseline, "files": files}
+        atomic_write_json(args.output, result)
     return result
 
 
@@ -229,9 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_cli(DegenerationArgs, argv, doc=__doc__)
     try:
         result = run(args)
-    except (ConfigError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (ConfigError, OutputBusyError, RuntimeError) as error:
+        return report_error(error)
     for name, summary in result["files"].items():
         shown = ", ".join(f"{m} {summary[m]:.3f}" for m in METRICS if summary[m] is not None)
         print(f"[degeneration] {name}: {shown}")

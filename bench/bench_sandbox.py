@@ -1,6 +1,6 @@
 """Code-execution benchmark: sandbox overhead per program, bubblewrap isolation against the in-process guard.
 
-    python bench/bench_sandbox.py [--data ../shared/data/mbppplus/MbppPlus.jsonl] [--items 100] [--repeats 3]
+    python bench/bench_sandbox.py [--data tests/data/mbppplus/MbppPlus.jsonl.gz] [--items 100] [--repeats 3]
 
 Runs MBPP+ canonical solutions against their base assertions, one worker, both modes interleaved in each
 repeat (bwrap, guard, bwrap, ...), and a bare in-process ``exec`` of the same programs. Reports the median
@@ -36,7 +36,7 @@ def bare_exec(item) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/mbppplus/MbppPlus.jsonl")
+        "--data", default=str(Path(__file__).resolve().parents[1] / "tests/data/mbppplus/MbppPlus.jsonl.gz")
     )
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)

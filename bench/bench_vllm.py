@@ -7,7 +7,7 @@ Measures, side by side in one run:
 1. per-candidate set-up: switching the engine to a candidate and back (``VLLMBackend.layers_removed``),
    repeated, against writing the candidate with mergekit and starting a new engine on it (what the original
    search did for every candidate);
-2. a toy iterative search (2 layers removed; GSM8K, HumanEval+ and XSUM-style items from ../shared/data) on
+2. a toy iterative search (2 layers removed; GSM8K, HumanEval+ and XSUM-style items from tests/data) on
    vLLM with in-engine candidates and on transformers ``generate``: wall time, and the share of the vLLM
    search spent generating;
 3. from those numbers, an estimate for the paper's 8-layer search of an 8B model on one A100 (the A100
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import statistics
 import sys
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--switches", type=int, default=20)
     parser.add_argument("--items", type=int, default=4)
     parser.add_argument("--max_new_tokens", type=int, default=32)
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--data", default=str(REPO / "tests" / "data"))
     parser.add_argument("--backends", default="vllm,hf", help="which toy searches to run")
     parser.add_argument("--compare_eager", action="store_true", help="also time eager against compiled")
     parser.add_argument("--eager_prompts", type=int, default=32)
@@ -124,14 +125,14 @@ def main() -> None:
     # 2. Toy iterative search, vLLM (in-engine) against transformers.
     data = Path(args.data)
     xsum = root / "xsum.jsonl"
-    with open(data / "gsm8k" / "train.jsonl") as source, open(xsum, "w") as target:
+    with gzip.open(data / "gsm8k" / "train.jsonl.gz", "rt") as source, open(xsum, "w") as target:
         for _, line in zip(range(200), source):
             record = json.loads(line)
             target.write(
                 json.dumps({"document": record["question"], "summary": record["answer"][:80]}) + "\n"
             )
     overrides = [
-        f"gsm8k={data / 'gsm8k' / 'train.jsonl'}",
+        f"gsm8k={data / 'gsm8k' / 'train.jsonl.gz'}",
         f"humaneval={data / 'humaneval' / 'HumanEval.jsonl.gz'}",
         f"xsum={xsum}",
     ]

@@ -57,6 +57,14 @@ class GenerativeArgs:
     top_p: float = 1.0
     top_k: int = 50
     max_new_tokens: int = 8192
+    max_context: int | None = field(
+        default=None,
+        metadata={
+            "help": "prompt + generation (default: the smallest of the task's context, the model config's "
+            "max_context and the model's max_position_embeddings); a prompt that does not fit is answered "
+            "empty with finish reason length"
+        },
+    )
     seed: int = 0
     mbpp_mode: str = "base"
     code_timeout_s: float | None = field(default=None, metadata={"help": "per program (default 30 s)"})
@@ -107,6 +115,8 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
     sampling = task_sampling(
         spec,
         "eval",
+        model=args.model if args.responses is None else None,
+        max_context=args.max_context,
         temperature=args.temperature,
         top_p=args.top_p,
         top_k=args.top_k,

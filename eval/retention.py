@@ -19,8 +19,9 @@ from pathlib import Path
 
 from eval.bootstrap import RESAMPLES, item_scores
 from eval.classification import PAPER_TASKS
-from infra.config import ConfigError, parse_cli
+from infra.config import ConfigError, parse_cli, report_error
 from infra.files import atomic_write_text, read_json
+from infra.paths import unique_labels
 from infra.task_registry import registry
 from infra.toy_tasks import TOY_CLASSIFICATION_TASKS
 
@@ -215,11 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_cli(RetentionArgs, argv, doc=__doc__)
     try:
         baseline = load_scores(args.baseline)
-        names = args.names or [Path(run).name for run in args.runs]
+        names = unique_labels(args.runs, args.names, key="names")
         runs = {name: load_scores(run) for name, run in zip(names, args.runs)}
     except (FileNotFoundError, KeyError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     columns, rows = retention_rows(baseline, runs, args.baseline, dict(zip(names, args.runs)))
     output = Path(args.output)
     rendered = render(columns, rows, caption(args.baseline, args.runs))

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from infra.progress import progress as progress_bar
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
 SANDBOX_ENV = "LPR_SANDBOX"
@@ -350,7 +350,7 @@ def execute_many(
     mode = isolation()  # probe once, before the pool
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(
-            tqdm(
+            progress_bar(
                 pool.map(lambda job: execute(job, mode), jobs),
                 total=len(jobs),
                 desc="execute",

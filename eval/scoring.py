@@ -12,6 +12,7 @@ from eval.tasks import TaskItem, is_code_task, load_task, registry, task_kind
 from infra.generation import GenerationBackend, HFBackend, SamplingConfig, VLLMBackend, derive_seed
 from infra.model_spec import ModelSpec
 from infra.prompts import render_prompt
+from infra.task_registry import task_context
 
 
 def parse_data_overrides(entries: list[str]) -> dict[str, str]:
@@ -69,12 +70,19 @@ def summarize(task: str, records: list[dict[str, Any]], elapsed_s: float | None 
     return summary
 
 
-def task_sampling(spec: ModelSpec, use: str, **settings: Any) -> SamplingConfig:
-    """Decoding for ``use`` (eval or search): the registry's stop strings and context, the model's own stop
-    strings, then ``settings`` (temperature, top_p, top_k, max_new_tokens, ...)."""
-    tasks = registry()
-    stops = list(dict.fromkeys([*tasks.stop_strings, *spec.stop_strings]))
-    return SamplingConfig(stop_strings=stops, max_context=tasks.context[use], **settings)
+def task_sampling(
+    spec: ModelSpec,
+    use: str,
+    *,
+    model: str | None = None,
+    max_context: int | None = None,
+    **settings: Any,
+) -> SamplingConfig:
+    """Decoding for ``use`` (eval or search): the registry's stop strings, the model's own stop strings, the
+    context of :func:`task_context`, then ``settings`` (temperature, top_p, top_k, max_new_tokens, ...)."""
+    stops = list(dict.fromkeys([*registry().stop_strings, *spec.stop_strings]))
+    context = task_context(spec, use, model=model, requested=max_context)
+    return SamplingConfig(stop_strings=stops, max_context=context, **settings)
 
 
 def generate_and_score(
@@ -108,6 +116,7 @@ def build_scorer(
     temperature: float = 0.9,
     top_p: float = 1.0,
     top_k: int = 50,
+    model: str | None = None,
 ):
     """A scorer for the pruner: ``scorer(model, tokenizer) -> {task: {"score", "items"}}``.
 
@@ -120,7 +129,13 @@ def build_scorer(
         task: load_task(task, data=overrides.get(task), use="search", max_items=n_items) for task in tasks
     }
     sampling = sampling or task_sampling(
-        spec, "search", max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k
+        spec,
+        "search",
+        model=model,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
     )
     code_options = code_options or CodeOptions(timeout_s=registry().code_timeout_s)
 

@@ -244,6 +244,11 @@ def parse_cli(cls: type[T], argv: Sequence[str] | None = None, *, doc: str | Non
     On a config error, prints the message and exits with status 2.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in argv:  # every stage: the full traceback behind the one-line error
+        import os
+
+        argv.remove("--debug")
+        os.environ[DEBUG_VARIABLE] = "1"
     if any(arg in ("-h", "--help") for arg in argv):
         if doc:
             print(doc.strip() + "\n")
@@ -262,15 +267,46 @@ def parse_cli(cls: type[T], argv: Sequence[str] | None = None, *, doc: str | Non
         raise SystemExit(2) from None
 
 
+DEBUG_VARIABLE = "LPR_DEBUG"
+
+
+def error_line(error: BaseException) -> str:
+    """One line that keeps an error's reason: for a pydantic validation error (vLLM's configs) the first line
+    is only "1 validation error for ModelConfig", so each failing field and its message are added."""
+    details = getattr(error, "errors", None)
+    if type(error).__name__ == "ValidationError" and callable(details):
+        try:
+            parts = [
+                f"{'.'.join(str(p) for p in item.get('loc', ())) or 'value'}: {item.get('msg', '')}"
+                for item in details()
+            ]
+        except Exception:  # noqa: BLE001 - a malformed error object: fall back to its text
+            parts = []
+        title = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"{title}: {'; '.join(' '.join(p.split()) for p in parts)}" if parts else title
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def report_error(error: BaseException) -> int:
+    """Print ``error: <one line>`` (the whole traceback too when ``LPR_DEBUG=1`` or ``--debug``); return 2."""
+    import os
+    import traceback
+
+    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        traceback.print_exception(error, file=sys.stderr)
+    print(f"error: {error_line(error)}", file=sys.stderr)
+    return 2
+
+
 def run_cli(function: Callable[[Any], Any], args: Any) -> int:
     """Run a stage; an expected failure (bad input, missing file or model, busy or unwritable output)
-    becomes one line on stderr naming the file, key or line, and exit status 2."""
+    becomes one line on stderr naming the file, key or line, and exit status 2 (the traceback with
+    ``--debug`` or ``LPR_DEBUG=1``)."""
     from infra.files import OutputBusyError
 
     try:
         function(args)
     except (ConfigError, ValueError, OutputBusyError, OSError) as error:
-        text = str(error).strip().splitlines()
-        print(f"error: {text[0] if text else type(error).__name__}", file=sys.stderr)
-        return 2
+        return report_error(error)
     return 0

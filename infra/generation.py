@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tqdm.auto import tqdm
+from infra.progress import Progress
+from infra.progress import progress as progress_bar
 
 
 @dataclass
@@ -173,7 +174,9 @@ class HFBackend:
         pad_id = self.tokenizer.pad_token_id
         # Rows are (prompt, sample) pairs; a batch holds at most batch_size rows.
         prompts_per_batch = max(1, self.batch_size // sampling.n)
-        bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress, leave=False)
+        bar = progress_bar(
+            total=len(prompts), desc="generate", unit="prompt", disable=not self.progress, leave=False
+        )
         for start in range(0, len(prompts), prompts_per_batch):
             batch_prompts = prompts[start : start + prompts_per_batch]
             batch_seeds = seeds[start : start + prompts_per_batch]
@@ -356,7 +359,7 @@ class VLLMBackend:
             [TokensPrompt(prompt_token_ids=token_ids[i]) for i in live],
             params,
             lora_request=self.lora_request,
-            use_tqdm=False,
+            use_tqdm=Progress,  # per-request progress, as lines in a batch log
         )
         latency = (time.perf_counter() - started) / max(1, len(live))
         for i, output in zip(live, outputs):

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from infra.config import ConfigError
 from infra.files import JsonlAppender, atomic_write_json, load_jsonl, output_lock, read_json, repair_and_scan
 from infra.generation import GenerationBackend, SamplingConfig, derive_seed
+from infra.progress import progress as progress_bar
 
 
 @dataclass
@@ -127,7 +126,7 @@ def generate_resumable(
             if hasattr(backend, "progress"):
                 backend.progress = False  # one bar for the whole loop, below
             started = time.perf_counter()
-            bar = tqdm(total=len(todo), desc=desc, unit="prompt", disable=None)
+            bar = progress_bar(total=len(todo), desc=desc, unit="prompt")
             with JsonlAppender(path) as out:
                 for start in range(0, len(todo), max(1, chunk)):
                     batch = todo[start : start + chunk]

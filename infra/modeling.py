@@ -46,8 +46,22 @@ def adapter_base(path: str | os.PathLike) -> str:
     return base
 
 
+def _looks_like_path(name_or_path: str) -> bool:
+    """A hub id is ``name`` or ``namespace/name``; anything else that does not exist is a missing path."""
+    return (
+        Path(name_or_path).is_absolute()
+        or name_or_path.startswith((".", "~"))
+        or name_or_path.count("/") > 1
+        or "\\" in name_or_path
+    )
+
+
 def _local_kwargs(name_or_path: str) -> dict[str, Any]:
-    return {"local_files_only": True} if Path(name_or_path).exists() else {}
+    if Path(name_or_path).exists():
+        return {"local_files_only": True}
+    if _looks_like_path(name_or_path):
+        raise ModelLoadError(f"{name_or_path}: no such directory")
+    return {}
 
 
 def check_causal_lm(name_or_path: str) -> Any:
@@ -57,8 +71,9 @@ def check_causal_lm(name_or_path: str) -> Any:
     path = Path(name_or_path)
     if path.exists() and not (path / "config.json").is_file():
         raise ModelLoadError(f"{path}: not a model directory (no config.json)")
+    local = _local_kwargs(name_or_path)
     try:
-        config = transformers.AutoConfig.from_pretrained(name_or_path, **_local_kwargs(name_or_path))
+        config = transformers.AutoConfig.from_pretrained(name_or_path, **local)
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"{name_or_path}: cannot read the model config ({error})") from None
     architectures = getattr(config, "architectures", None) or []
@@ -73,6 +88,12 @@ def check_causal_lm(name_or_path: str) -> Any:
             f"{name_or_path}: model type {config.model_type!r} is not a causal language model"
         )
     return config
+
+
+def model_context_limit(name_or_path: str) -> int | None:
+    """The positions the model was built for (its config's ``max_position_embeddings``), when it says."""
+    limit = getattr(check_causal_lm(name_or_path), "max_position_embeddings", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
 
 
 def load_tokenizer(name_or_path: str, *, padding_side: str = "left") -> Any:

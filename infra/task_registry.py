@@ -135,3 +135,15 @@ def task_kind(task: str) -> str:
 
 def is_code_task(task: str) -> bool:
     return task in registry().tasks and registry().tasks[task].kind in CODE_KINDS
+
+
+def task_context(spec: Any, use: str, *, model: str | None = None, requested: int | None = None) -> int:
+    """Prompt + generation for ``use`` (eval or search): the smallest of the task registry's context, the
+    model config's ``max_context``, the model's own ``max_position_embeddings`` and what the user asked for.
+    A prompt that leaves no room is answered empty, with finish reason ``length``."""
+    from infra.modeling import model_context_limit
+
+    limits = [registry().context[use], spec.max_context, requested]
+    if model is not None:
+        limits.append(model_context_limit(model))
+    return min(limit for limit in limits if limit is not None)

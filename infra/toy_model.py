@@ -25,11 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tqdm.auto import tqdm
-
 from infra.config import parse_cli
 from infra.files import atomic_directory, atomic_write_json, atomic_write_jsonl
 from infra.paths import cache_dir
+from infra.progress import progress as progress_bar
 from infra.tiny_models import CHAT_TEMPLATES, LLAMA_DATE_HEADER, TinyModelSpec, build_config, build_tokenizer
 from infra.toy_tasks import (
     TOY_TASKS,
@@ -265,7 +264,7 @@ def train_toy_model(args: ToyModelArgs, output_dir: Path) -> None:
     generator = torch.Generator().manual_seed(args.seed)
     model.train()
     started = time.perf_counter()
-    bar = tqdm(range(args.steps), desc="train toy model", unit="step", disable=None)
+    bar = progress_bar(range(args.steps), desc="train toy model", unit="step")
     losses = []
     for step in bar:
         rows = torch.randint(len(data), (args.batch_size,), generator=generator)

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from infra.files import atomic_write_json, atomic_write_jsonl, read_json
+from infra.progress import progress as progress_bar
 from layer_pruner.inmemory import layers_removed
 
 Scorer = Callable[[Any, Any], dict[str, dict[str, Any]]]
@@ -150,7 +149,7 @@ class GreedySearch:
                         self._evaluate(step_dir / f"layer_{layer:03d}.json", sorted(removed + [layer]))
                     return removed, history
             results = {}
-            for layer in tqdm(
+            for layer in progress_bar(
                 candidates, desc=f"iterative step {step}/{self.n}", disable=not self.progress, leave=False
             ):
                 scores = self._evaluate(step_dir / f"layer_{layer:03d}.json", sorted(removed + [layer]))
@@ -192,13 +191,13 @@ def candidate_model(
 
     if resolve_backend(backend) == "vllm":
         from infra.generation import VLLMBackend
-        from infra.task_registry import registry
+        from infra.task_registry import task_context
 
         return VLLMBackend(
             model,
             dtype=dtype,
             tensor_parallel_size=tensor_parallel_size,
-            max_model_len=registry().context["search"],
+            max_model_len=task_context(spec, "search", model=model),
             stop_tokens=spec.stop_tokens,
             candidates=True,
         )
@@ -240,7 +239,7 @@ def single_layer_sweep(
         layers = list(range(1 if skip_first else 0, num_layers))
     targets = [None, *layers] if baseline else list(layers)
     results: dict[int, dict[str, float]] = {}
-    for layer in tqdm(targets, desc="single-layer sweep", disable=not progress):
+    for layer in progress_bar(targets, desc="single-layer sweep", disable=not progress):
         name = "baseline" if layer is None else f"layer_{layer:03d}"
         path = output_dir / f"{name}.json"
         if path.exists():

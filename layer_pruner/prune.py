@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.calibration import CalibrationConfig, calibration_texts
-from infra.config import ConfigError, parse_cli
+from infra.config import ConfigError, parse_cli, report_error
 from infra.files import atomic_directory
 from infra.generation import BACKENDS
 from infra.manifest import Manifest
@@ -161,6 +161,7 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
         temperature=args.temperature,
         top_p=args.top_p,
         top_k=args.top_k,
+        model=args.model,
     )
     model = candidate_model(
         args.model, args.backend, spec, args.dtype, args.device, args.tensor_parallel_size
@@ -206,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         for warning in caught:
             print(f"warning: {warning.message}", file=sys.stderr)
     except (ConfigError, PlanError, ModelLoadError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     print(f"[prune] {plan.method}: removing layers {plan.removed_layers} of {plan.num_layers}")
     if args.plan_only:
         with atomic_directory(output_dir, overwrite=args.overwrite) as temporary:

@@ -17,9 +17,9 @@ import math
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from infra.modeling import decoder_layers
+from infra.progress import progress as progress_bar
 
 
 def _batches(texts: list[str], batch_size: int) -> list[list[str]]:
@@ -88,7 +88,7 @@ def block_influence(
     count = 0
     recorder = _BoundaryRecorder(model) if variant == "blocks" else None
     try:
-        for batch in tqdm(
+        for batch in progress_bar(
             _batches(texts, batch_size), desc="block influence", disable=not progress, leave=False
         ):
             encoded = _encode(tokenizer, batch, max_length, device)
@@ -130,7 +130,7 @@ def angular_distances(
     count = 0
     recorder = _BoundaryRecorder(model)
     try:
-        for batch in tqdm(
+        for batch in progress_bar(
             _batches(texts, batch_size), desc="angular distance", disable=not progress, leave=False
         ):
             encoded = _encode(tokenizer, batch, max_length, device)

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.config import ConfigError, parse_cli
+from infra.config import ConfigError, parse_cli, report_error
 from infra.files import atomic_write_json, read_json
 from infra.generation import BACKENDS
 from infra.manifest import Manifest
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             temperature=args.temperature,
             top_p=args.top_p,
             top_k=args.top_k,
+            model=args.model,
         )
         model = candidate_model(
             args.model, args.backend, spec, args.dtype, args.device, args.tensor_parallel_size
@@ -104,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             is None,  # an array task scores its layer; a run over --layers the baseline too
         )
     except (ConfigError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     finished = {path.stem: read_json(path)["scores"] for path in sorted(output_dir.glob("layer_*.json"))}
     baseline = output_dir / "baseline.json"
     atomic_write_json(

@@ -23,7 +23,7 @@
 #   SFT_LIMIT [the dataset's limit]; SFT_MAX_LENGTH [8000]   examples sampled; longest example kept (tokens)
 #   RECIPE [qlora] fine-tuning recipe of runs whose grid names none; TRAIN_FLAGS [] extra train.sft flags;
 #   FULL_LAUNCH [python]     launcher of full fine-tuning, e.g. "accelerate launch --config_file ..."
-#   PROBE_ITEMS [200];  PROBE_DATA [../shared/data/arithmetic/single_digit_three_ops.jsonl]
+#   PROBE_ITEMS [200];  PROBE_DATA [EleutherAI/arithmetic, config arithmetic_1dc; or a local JSONL]
 
 EXPERIMENTS="${EXPERIMENTS:-configs/experiments/paper.yaml}"
 

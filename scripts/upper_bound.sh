@@ -10,7 +10,7 @@
 #   bash scripts/upper_bound.sh qwen2.5-7b-instruct
 #   PLAN=1 bash scripts/upper_bound.sh qwen2.5-7b-instruct   # print the stage commands only
 # Settings: upper_bound of $EXPERIMENTS. Variables: GSM8K_TRAIN (a local copy of the training questions,
-# e.g. ../shared/data/gsm8k/train.jsonl), UPPER_BOUND_TASKS, UPPER_BOUND_SEARCH_TASKS, SAMPLES, RECIPES.
+# e.g. tests/data/gsm8k/train.jsonl.gz), UPPER_BOUND_TASKS, UPPER_BOUND_SEARCH_TASKS, SAMPLES, RECIPES.
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 source scripts/lib.sh

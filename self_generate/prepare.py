@@ -2,7 +2,7 @@
 
     python -m self_generate.prepare --dataset yahma/alpaca-cleaned --output data/alpaca.prompts.jsonl \\
         --model meta-llama/Llama-3.1-8B-Instruct --max_length 8192 --limit 20000 --seed 42
-    python -m self_generate.prepare --dataset ../shared/data/gsm8k/train.jsonl --output gsm8k.prompts.jsonl
+    python -m self_generate.prepare --dataset tests/data/gsm8k/train.jsonl.gz --output gsm8k.prompts.jsonl
     python -m self_generate.prepare --dataset my.parquet --prompt_field query --response_field reply ...
 
 Each record: ``id`` (``<name>/<row>``, stable across runs), ``prompt``, ``response`` (the dataset's own
@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from infra.config import ConfigError, parse_cli, run_cli
 from infra.datasets import load_records
 from infra.files import RecordError, atomic_write_jsonl
 from infra.manifest import Manifest
+from infra.progress import progress as progress_bar
 from self_generate.sources import SCHEMAS, Example, detect_schema, extract
 
 
@@ -107,7 +106,7 @@ def prepare(args: PrepareArgs) -> dict[str, Any]:
     length_filter = LengthFilter(args.model, args.model_config, args.max_length) if args.max_length else None
     kept: list[Example] = []
     counts = {"records": len(records), "examined": 0, "empty_prompt": 0, "no_response": 0, "too_long": 0}
-    bar = tqdm(order, desc="prepare", unit="ex", disable=None)
+    bar = progress_bar(order, desc="prepare", unit="ex")
     for index in bar:
         if args.limit is not None and len(kept) >= args.limit:
             break

@@ -16,14 +16,15 @@ import pytest  # noqa: E402
 from infra.paths import REPO_ROOT  # noqa: E402
 from infra.tiny_models import ARCHITECTURES, TinyModelSpec, build_tiny_model, tiny_model_spec  # noqa: E402
 
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# Real evaluation data that travels with the repository (tests/data/README.md): a plain clone tests the same.
+REAL_DATA = REPO_ROOT / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA} (see DESIGN.md: ../shared/data)")
-    return SHARED_DATA
+def real_data() -> Path:
+    if not (REAL_DATA / "README.md").is_file():
+        raise FileNotFoundError(f"{REAL_DATA}: the repository's test data is missing (tests/data/README.md)")
+    return REAL_DATA
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from analysis.arithmetic_probe import (
-    DEFAULT_DATA,
     encode_item,
     probe_items,
     rewrite_context,
@@ -32,6 +31,7 @@ from layer_pruner.inmemory import layers_removed
 from layer_pruner.scoring import block_influence
 from tests.helpers.degeneration_reference import original_definition
 from tests.helpers.fixture_results import BASE, write_fixture_results
+from tests.helpers.hub_records import arithmetic_records
 
 
 def test_rep_n_and_self_bleu_by_hand():
@@ -64,13 +64,13 @@ def test_degeneration_follows_the_original_definition():
     assert summary["length"] == pytest.approx((0 + 6 + 3) / 3) and summary["self_bleu_4"] is None
 
 
-def test_degeneration_equals_nltk_on_100_texts(shared_data):
+def test_degeneration_equals_nltk_on_100_texts(real_data):
     import random
 
     # Real model solutions (GSM8K) and degenerate variants: looping sentences, cut words, short lines.
     solutions = [
         record[key]["solution"]
-        for record in load_records(str(shared_data / "gsm8k" / "example_model_solutions.jsonl"))[:25]
+        for record in load_records(str(real_data / "gsm8k" / "example_model_solutions.jsonl.gz"))[:25]
         for key in ("6b_finetuning", "175b_verification")
     ]
     rng = random.Random(3)
@@ -99,7 +99,7 @@ def test_probe_item_rewriting():
 def test_probe_equals_plain_transformers_with_the_layer_removed(arch, tiny_models):
     model = load_model(str(tiny_models[arch]), dtype="float32", device="cpu")
     tokenizer = load_tokenizer(str(tiny_models[arch]))
-    items = probe_items(sample_records(load_records(DEFAULT_DATA), 24, 42))
+    items = probe_items(sample_records(arithmetic_records(), 24, 42))
     report = run_probe(model, tokenizer, items, [2, 5], batch_size=8)
 
     encoded = [encode_item(tokenizer, item) for item in items]
@@ -126,7 +126,7 @@ def test_probe_equals_plain_transformers_with_the_layer_removed(arch, tiny_model
 
 
 def test_probe_sample_matches_pandas_selection():
-    records = load_records(DEFAULT_DATA)
+    records = arithmetic_records()
     sample = sample_records(records, 200, 42)
     assert len(sample) == 200 and len({r["context"] for r in sample}) > 150
     assert sample == sample_records(records, 200, 42) and sample != sample_records(records, 200, 43)

@@ -15,13 +15,12 @@ from tests.helpers.hub_records import humanevalplus_records, mbppplus_records
 SOLUTION_KEYS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
 
 
-def test_gsm8k_scorer_agrees_with_labels_and_gold(shared_data):
+def test_gsm8k_scorer_agrees_with_labels_and_gold(real_data):
     gold = {
-        json.loads(line)["question"]: json.loads(line)["answer"]
-        for line in (shared_data / "gsm8k" / "test.jsonl").open()
+        record["question"]: record["answer"] for record in load_jsonl(real_data / "gsm8k" / "test.jsonl.gz")
     }
     agree = total = 0
-    for record in load_jsonl(shared_data / "gsm8k" / "example_model_solutions.jsonl"):
+    for record in load_jsonl(real_data / "gsm8k" / "example_model_solutions.jsonl.gz"):
         for key in SOLUTION_KEYS:
             solution = record[key]
             predicted = score_gsm8k(solution["solution"], gold[record["question"]])["score"] == 1.0
@@ -43,24 +42,24 @@ def response(item, full_code: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def humaneval_hub(shared_data, tmp_path_factory):
+def humaneval_hub(real_data, tmp_path_factory):
     """HumanEval+ as the hub publishes it (numpy `assertion` + `check` test programs)."""
     path = tmp_path_factory.mktemp("hub") / "humanevalplus.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in humanevalplus_records(shared_data)))
+    path.write_text("".join(json.dumps(r) + "\n" for r in humanevalplus_records(real_data)))
     return load_task("humaneval", data=str(path))
 
 
 @pytest.fixture(scope="module")
-def mbpp_hub(shared_data, tmp_path_factory):
+def mbpp_hub(real_data, tmp_path_factory):
     """MBPP+ as the hub publishes it (`test_imports`, `test_list`, the plus `test` program)."""
     path = tmp_path_factory.mktemp("hub") / "mbppplus.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in mbppplus_records(shared_data, limit=120)))
+    path.write_text("".join(json.dumps(r) + "\n" for r in mbppplus_records(real_data, limit=120)))
     return load_task("mbpp", data=str(path))
 
 
 @pytest.fixture(scope="module")
-def mbpp_release(shared_data):
-    return load_task("mbpp", data=str(shared_data / "mbppplus" / "MbppPlus.jsonl"))
+def mbpp_release(real_data):
+    return load_task("mbpp", data=str(real_data / "mbppplus" / "MbppPlus.jsonl.gz"))
 
 
 def full_solution(item) -> str:
@@ -259,11 +258,11 @@ def test_item_selection_equals_datasets_train_test_split(n, k, seed):
     assert sample_indices(164, 1000, 42) == list(range(164))  # smaller splits: whole, in order
 
 
-def test_registry_selects_items_as_the_original(shared_data, tmp_path):
-    gsm8k_test = load_task("gsm8k", data=str(shared_data / "gsm8k" / "test.jsonl"))
+def test_registry_selects_items_as_the_original(real_data, tmp_path):
+    gsm8k_test = load_task("gsm8k", data=str(real_data / "gsm8k" / "test.jsonl.gz"))
     assert len(gsm8k_test) == 1000
     assert [i.id for i in gsm8k_test[:3]] == [f"gsm8k/{j}" for j in sample_indices(1319, 1000, 1234)[:3]]
-    search = load_task("gsm8k", data=str(shared_data / "gsm8k" / "train.jsonl"), use="search")
+    search = load_task("gsm8k", data=str(real_data / "gsm8k" / "train.jsonl.gz"), use="search")
     assert [i.id for i in search] == [f"gsm8k/{j}" for j in sample_indices(7473, 100, 1234)]
     xsum = tmp_path / "xsum_validation.jsonl"
     xsum.write_text(
@@ -280,7 +279,7 @@ def test_registry_selects_items_as_the_original(shared_data, tmp_path):
     assert not set(registry().toy_tasks) & set(registry().eval_tasks)
 
 
-def test_generative_cli_generates_resumes_and_rescores(tiny_models, shared_data, tmp_path, monkeypatch):
+def test_generative_cli_generates_resumes_and_rescores(tiny_models, real_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tiny.yaml").write_text(
         "name: tiny\nhub_id: {}\nnum_layers: 8\nsupports_system_turn: true\n"
@@ -288,8 +287,8 @@ def test_generative_cli_generates_resumes_and_rescores(tiny_models, shared_data,
         "stop_tokens: ['<|eot_id|>']\ndtype: float32\n".format(tiny_models["llama"])
     )
     data = [
-        f"gsm8k={shared_data / 'gsm8k' / 'test.jsonl'}",
-        f"humaneval={shared_data / 'humaneval' / 'HumanEval.jsonl.gz'}",
+        f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}",
+        f"humaneval={real_data / 'humaneval' / 'HumanEval.jsonl.gz'}",
     ]
     common = [
         "--model",

@@ -314,7 +314,7 @@ def test_removing_layer_zero_warns(tiny_models, tmp_path, capsys):
         layers_to_remove(8, n=8)
 
 
-def test_cli_prints_sanity_line(tiny_models, tmp_path, capsys, shared_data):
+def test_cli_prints_sanity_line(tiny_models, tmp_path, capsys, real_data):
     code = prune.main(
         [
             "--model",
@@ -324,7 +324,7 @@ def test_cli_prints_sanity_line(tiny_models, tmp_path, capsys, shared_data):
             "--n",
             "2",
             "--calibration",
-            str(shared_data / "gsm8k" / "test.jsonl"),
+            str(real_data / "gsm8k" / "test.jsonl.gz"),
             "--n_calibration",
             "4",
             "--output_dir",
@@ -353,7 +353,7 @@ def test_layers_removed_restores_after_error(tiny_models):
     assert [layer.self_attn.layer_idx for layer in decoder_layers(model)] == list(range(8))
 
 
-def test_sweep_cli_scores_each_layer(tiny_models, shared_data, tmp_path):
+def test_sweep_cli_scores_each_layer(tiny_models, real_data, tmp_path):
     from layer_pruner import sweep
 
     config = tmp_path / "tiny.yaml"
@@ -373,7 +373,7 @@ def test_sweep_cli_scores_each_layer(tiny_models, shared_data, tmp_path):
         "--max_new_tokens",
         "4",
         "--data",
-        f"gsm8k={shared_data / 'gsm8k' / 'test.jsonl'}",
+        f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}",
         "--output_dir",
         str(tmp_path / "sweep"),
     ]

@@ -25,7 +25,7 @@ from infra.files import (
 from infra.paths import REPO_ROOT
 
 
-def eval_args(model, config, shared_data, output_dir, *extra):
+def eval_args(model, config, real_data, output_dir, *extra):
     return [
         "--model",
         str(model),
@@ -34,7 +34,7 @@ def eval_args(model, config, shared_data, output_dir, *extra):
         "--tasks",
         "gsm8k",
         "--data",
-        f"gsm8k={shared_data / 'gsm8k' / 'test.jsonl'}",
+        f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}",
         "--limit",
         "3",
         "--max_new_tokens",
@@ -48,18 +48,18 @@ def eval_args(model, config, shared_data, output_dir, *extra):
 
 
 def test_rerun_with_another_model_is_refused_never_relabelled(
-    tiny_models, model_config_file, shared_data, tmp_path, capsys
+    tiny_models, model_config_file, real_data, tmp_path, capsys
 ):
     llama = model_config_file("llama", tiny_models["llama"])
     qwen = model_config_file("qwen2", tiny_models["qwen2"])
     out = tmp_path / "run"
-    assert generative.main(eval_args(tiny_models["llama"], llama, shared_data, out)) == 0
+    assert generative.main(eval_args(tiny_models["llama"], llama, real_data, out)) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "manifest.json"}
     capsys.readouterr()
     # Another model, and the same model at another temperature: refused in one line, nothing changed.
     for args in (
-        eval_args(tiny_models["qwen2"], qwen, shared_data, out),
-        eval_args(tiny_models["llama"], llama, shared_data, out, "--temperature", "0.5"),
+        eval_args(tiny_models["qwen2"], qwen, real_data, out),
+        eval_args(tiny_models["llama"], llama, real_data, out, "--temperature", "0.5"),
     ):
         assert generative.main(args) == 2
         err = capsys.readouterr().err.strip()
@@ -67,14 +67,14 @@ def test_rerun_with_another_model_is_refused_never_relabelled(
         after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "manifest.json"}
         assert after == before
     # With --overwrite the other model's responses replace the old ones, labelled with what made them.
-    assert generative.main(eval_args(tiny_models["qwen2"], qwen, shared_data, out, "--overwrite")) == 0
+    assert generative.main(eval_args(tiny_models["qwen2"], qwen, real_data, out, "--overwrite")) == 0
     meta = json.loads((out / "gsm8k.generations.jsonl.meta.json").read_text())
     assert meta["model"] == str(tiny_models["qwen2"]) and meta["model_config"] == "tiny-qwen2"
     summary = json.loads((out / "gsm8k.json").read_text())
     assert summary["model"] == str(tiny_models["qwen2"]) and summary["signature"] == meta
 
 
-def test_concurrent_writer_is_refused(tiny_models, model_config_file, shared_data, tmp_path, capsys):
+def test_concurrent_writer_is_refused(tiny_models, model_config_file, real_data, tmp_path, capsys):
     out = tmp_path / "busy"
     config = model_config_file("llama", tiny_models["llama"])
     # Another process holds the directory's lock, as a running eval would.
@@ -91,7 +91,7 @@ def test_concurrent_writer_is_refused(tiny_models, model_config_file, shared_dat
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        assert generative.main(eval_args(tiny_models["llama"], config, shared_data, out)) == 2
+        assert generative.main(eval_args(tiny_models["llama"], config, real_data, out)) == 2
         err = capsys.readouterr().err
         assert f"held by pid {holder.pid}" in err
         assert not (out / "gsm8k.generations.jsonl").exists()
@@ -99,7 +99,7 @@ def test_concurrent_writer_is_refused(tiny_models, model_config_file, shared_dat
         holder.kill()
         holder.wait()
     # The lock goes with the process: once the holder is dead, a run proceeds.
-    assert generative.main(eval_args(tiny_models["llama"], config, shared_data, out)) == 0
+    assert generative.main(eval_args(tiny_models["llama"], config, real_data, out)) == 0
 
 
 def test_lock_refuses_a_second_holder(tmp_path):
@@ -167,7 +167,7 @@ def test_expected_failures_are_one_line(module, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_unwritable_output_is_one_line(tiny_models, model_config_file, shared_data, tmp_path, capsys):
+def test_unwritable_output_is_one_line(tiny_models, model_config_file, real_data, tmp_path, capsys):
     if os.geteuid() == 0:
         target = "/proc/lpr-unwritable"  # root may write anywhere on disk; /proc refuses even root
     else:
@@ -175,7 +175,7 @@ def test_unwritable_output_is_one_line(tiny_models, model_config_file, shared_da
         locked.mkdir(mode=0o500)
         target = str(locked / "out")
     config = model_config_file("llama", tiny_models["llama"])
-    code = generative.main(eval_args(tiny_models["llama"], config, shared_data, target))
+    code = generative.main(eval_args(tiny_models["llama"], config, real_data, target))
     err = capsys.readouterr().err.strip()
     assert (
         code == 2

@@ -106,12 +106,12 @@ def test_prepare_messages_and_custom_fields(tmp_path):
     ]
 
 
-def test_prepare_gsm8k_sample_is_seeded(shared_data, tmp_path):
+def test_prepare_gsm8k_sample_is_seeded(real_data, tmp_path):
     def sample(seed, name):
         output = tmp_path / name
         prepare(
             PrepareArgs(
-                dataset=str(shared_data / "gsm8k" / "train.jsonl"), output=str(output), limit=50, seed=seed
+                dataset=str(real_data / "gsm8k" / "train.jsonl.gz"), output=str(output), limit=50, seed=seed
             )
         )
         return [r["id"] for r in load_jsonl(output)]

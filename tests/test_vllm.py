@@ -158,7 +158,7 @@ def test_vllm_backend_records_match_hf(tmp_path, tiny_models):
     assert [c[0]["num_tokens"] for c in capped_v] == [c[0].num_tokens for c in capped_h]
 
 
-def test_sweep_on_vllm_equals_evaluating_the_pruned_checkpoint(tmp_path, shared_data):
+def test_sweep_on_vllm_equals_evaluating_the_pruned_checkpoint(tmp_path, real_data):
     """`layer_pruner.sweep --backend vllm --layer i` (the candidate made inside one engine) writes the same
     responses as `eval.generative --backend vllm` on the checkpoint mergekit pruned at layer i."""
     from infra.tiny_models import RESPONSE_TEMPLATES, SPECIAL_TOKENS
@@ -182,7 +182,7 @@ def test_sweep_on_vllm_equals_evaluating_the_pruned_checkpoint(tmp_path, shared_
         )
     )
     materialize(PrunePlan(str(model), "layers", 6, [3], n=1), tmp_path / "pruned")
-    data = f"gsm8k={shared_data / 'gsm8k' / 'test.jsonl'}"
+    data = f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}"
     common = ["--model_config", str(config), "--tasks", "gsm8k", "--data", data, "--temperature", "0"]
     common += ["--max_new_tokens", "10", "--backend", "vllm"]
     sweep = [sys.executable, "-m", "layer_pruner.sweep", "--model", str(model), "--layer", "3"]

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.config import ConfigError, parse_cli
+from infra.config import ConfigError, parse_cli, report_error
 from infra.files import atomic_directory, atomic_write_json
 from infra.manifest import Manifest
 from infra.modeling import ModelLoadError, count_parameters, decoder_layers, is_adapter_dir
@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         merge_adapter(args)
     except (ConfigError, ModelLoadError, FileExistsError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     return 0
 
 

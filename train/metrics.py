@@ -48,3 +48,34 @@ class JsonlMetricsCallback(TrainerCallback):
             return
         with JsonlAppender(self.path, fsync=False) as out:
             out.write(metrics_record(state.global_step, state.epoch, logs))
+
+
+class LogProgressCallback(TrainerCallback):
+    """Training progress in a batch log, where the Trainer's bar is off: a line every
+    ``LPR_PROGRESS_SECONDS`` (infra/progress.py) with the step, the rate, the time left and the last loss."""
+
+    def __init__(self, stream: Any = None):
+        import sys
+
+        self.stream = stream if stream is not None else sys.stderr
+        self.bar: Any = None
+        self.loss: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: D401 - transformers hook
+        from infra.progress import Progress
+
+        if state.is_world_process_zero:
+            self.bar = Progress(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: D401 - transformers hook
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D401 - transformers hook
+        if self.bar is not None and logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+    def on_train_end(self, args, state, control, **kwargs):  # noqa: D401 - transformers hook
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

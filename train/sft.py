@@ -26,9 +26,10 @@ from infra.config import run_cli
 from infra.files import atomic_write_json
 from infra.manifest import Manifest
 from infra.modeling import check_causal_lm, count_parameters, decoder_layers
+from infra.progress import on_terminal
 from train.data import load_training_records, to_dataset
 from train.merge_adapter import CARRIED_FILES, MergeArgs, lineage, merge_adapter
-from train.metrics import METRICS_NAME, JsonlMetricsCallback, truncate_after
+from train.metrics import METRICS_NAME, JsonlMetricsCallback, LogProgressCallback, truncate_after
 from train.recipe import SFTRecipe, parse_recipe_cli
 
 
@@ -119,7 +120,8 @@ def sft_config(recipe: SFTRecipe, has_eval: bool) -> Any:
         data_seed=recipe.seed,
         report_to=recipe.report_to,
         completion_only_loss=True,
-        disable_tqdm=False,
+        # On a terminal the Trainer's bar; in a batch log the lines of LogProgressCallback instead.
+        disable_tqdm=not on_terminal(),
     )
 
 
@@ -136,7 +138,8 @@ def build_trainer(recipe: SFTRecipe, spec: Any, tokenizer: Any, records: Any) ->
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=lora_config(recipe) if recipe.uses_adapter else None,
-        callbacks=[JsonlMetricsCallback(Path(recipe.output_dir) / METRICS_NAME)],
+        callbacks=[JsonlMetricsCallback(Path(recipe.output_dir) / METRICS_NAME)]
+        + ([] if on_terminal() else [LogProgressCallback()]),
     )
 
 

@@ -1,5 +1,5 @@
 """Records in the exact schemas of the hub datasets the loaders meet on a GPU node, built from the real
-items in ../shared/data (see ../shared/reference/original-setup.md, "The hub schemas").
+items in tests/data (tests/data/README.md).
 
 - ``evalplus/humanevalplus`` (split ``test``): ``task_id``, ``prompt``, ``canonical_solution``,
   ``entry_point``, ``test``, where ``test`` is evalplus's program: ``import numpy as np``, ``is_floats``, the
@@ -106,10 +106,10 @@ def _literal_pairs(test_source: str) -> list[tuple[list, Any]]:
     return pairs
 
 
-def humanevalplus_records(shared_data: Path, minimum_pairs: int = 3) -> list[dict[str, Any]]:
+def humanevalplus_records(real_data: Path, minimum_pairs: int = 3) -> list[dict[str, Any]]:
     """Hub-schema HumanEval+ records for the HumanEval items whose tests give enough literal pairs."""
     records = []
-    with gzip.open(shared_data / "humaneval" / "HumanEval.jsonl.gz", "rt", encoding="utf-8") as handle:
+    with gzip.open(real_data / "humaneval" / "HumanEval.jsonl.gz", "rt", encoding="utf-8") as handle:
         for line in handle:
             item = json.loads(line)
             pairs = _literal_pairs(item["test"])
@@ -130,13 +130,13 @@ def humanevalplus_records(shared_data: Path, minimum_pairs: int = 3) -> list[dic
     return records
 
 
-def mbppplus_records(shared_data: Path, limit: int | None = None) -> list[dict[str, Any]]:
+def mbppplus_records(real_data: Path, limit: int | None = None) -> list[dict[str, Any]]:
     """Hub-schema MBPP+ records from evalplus's release file: the description as ``prompt``, the first
     three assertions as ``test_list``, the canonical solution as ``code``, base inputs in the plus program."""
     from evalplus.data.mbpp import mbpp_deserialize_inputs
 
     records = []
-    for line in (shared_data / "mbppplus" / "MbppPlus.jsonl").open(encoding="utf-8"):
+    for line in gzip.open(real_data / "mbppplus" / "MbppPlus.jsonl.gz", "rt", encoding="utf-8"):
         item = json.loads(line)
         number = int(item["task_id"].split("/")[1])
         description = item["prompt"].strip().strip("'\"").strip()
@@ -171,4 +171,22 @@ def mbppplus_records(shared_data: Path, limit: int | None = None) -> list[dict[s
         )
         if limit is not None and len(records) >= limit:
             break
+    return records
+
+
+def arithmetic_records(n: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """Items in the schema of the hub's ``EleutherAI/arithmetic`` config ``arithmetic_1dc`` (GPT-3's
+    single-digit three-operation problems): ``{"context": "\\n\\nQ: What is (9 + 8) * 2?\\n\\nA:",
+    "completion": " 34"}``, made with a seeded generator (the upstream file carries no license to ship it)."""
+    import random
+
+    rng = random.Random(seed)
+    records = []
+    for _ in range(n):
+        a, b, c = (rng.randrange(10) for _ in range(3))
+        first, second = rng.choice("+-*"), rng.choice("+-*")
+        value = eval(f"({a} {first} {b}) {second} {c}")  # noqa: S307 - digits and operators made here
+        records.append(
+            {"context": f"\n\nQ: What is ({a} {first} {b}) {second} {c}?\n\nA:", "completion": f" {value}"}
+        )
     return records
