@@ -87,6 +87,18 @@ def derive_seed(seed: int, key: str, sample: int = 0) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
+def stop_token_ids(tokenizer: Any, tokens: list[str]) -> list[int]:
+    """The ids of the model config's stop tokens; one the vocabulary lacks is an error.
+
+    Looked up in the vocabulary itself, not by comparing with ``unk_token_id``: a real tokenizer may use one
+    token as both its unknown and its end-of-text token (SmolLM2's ``<|endoftext|>``, id 0)."""
+    vocab = tokenizer.get_vocab()
+    missing = [token for token in tokens if token not in vocab]
+    if missing:
+        raise ValueError(f"stop token {missing[0]!r} is not in the tokenizer's vocabulary")
+    return [vocab[token] for token in tokens]
+
+
 def cut_at_stop(text: str, stop_strings: list[str]) -> tuple[str, bool]:
     """Cut ``text`` at the earliest stop string (the stop string itself is dropped)."""
     positions = [text.find(s) for s in stop_strings if s and s in text]
@@ -153,12 +165,7 @@ class HFBackend:
         self.batch_size = batch_size
         self.progress = progress
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-        for token in stop_tokens or []:
-            token_id = tokenizer.convert_tokens_to_ids(token)
-            if token_id is None or token_id == tokenizer.unk_token_id:
-                raise ValueError(f"stop token {token!r} is not in the tokenizer's vocabulary")
-            eos.append(token_id)
-        self.eos_token_ids = sorted(set(eos))
+        self.eos_token_ids = sorted(set(eos + stop_token_ids(tokenizer, stop_tokens or [])))
 
     def generate(
         self, prompts: list[str], sampling: SamplingConfig, seeds: list[int] | None = None
@@ -293,12 +300,7 @@ class VLLMBackend:
         self.num_layers = int(self.llm.llm_engine.model_config.hf_config.num_hidden_layers)
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
-        self.stop_token_ids = []
-        for token in stop_tokens or []:
-            token_id = self.tokenizer.convert_tokens_to_ids(token)
-            if token_id is None or token_id == self.tokenizer.unk_token_id:
-                raise ValueError(f"stop token {token!r} is not in the tokenizer's vocabulary")
-            self.stop_token_ids.append(token_id)
+        self.stop_token_ids = stop_token_ids(self.tokenizer, stop_tokens or [])
         self.lora_request = None
         if adapter is not None:
             from vllm.lora.request import LoRARequest

@@ -156,6 +156,11 @@ class TinyModelSpec:
     max_positions: int = 1024
     seed: int = 0
     extra: dict = field(default_factory=dict)
+    # The tokenizer's chat template; None: the family-style one of CHAT_TEMPLATES. The tests give the paper
+    # models' own templates (tests/data/chat_templates).
+    chat_template: str | None = None
+    # Special tokens added after training (new ids at the end), e.g. a real model's other stop tokens.
+    added_tokens: tuple[str, ...] = ()
 
 
 def build_config(spec: TinyModelSpec, tokenizer: Any) -> Any:
@@ -203,6 +208,10 @@ def build_tiny_model(spec: TinyModelSpec, output_dir: str | Path | None = None) 
     import transformers
 
     tokenizer = build_tokenizer(spec.arch, spec.vocab_size, spec.seed)
+    if spec.chat_template is not None:
+        tokenizer.chat_template = spec.chat_template
+    if spec.added_tokens:
+        tokenizer.add_tokens(list(spec.added_tokens), special_tokens=True)
     config = build_config(spec, tokenizer)
     torch.manual_seed(spec.seed)
     model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 
 from infra.paths import REPO_ROOT  # noqa: E402
 from infra.tiny_models import ARCHITECTURES, TinyModelSpec, build_tiny_model, tiny_model_spec  # noqa: E402
+from tests.helpers.chat_templates import REAL_EXTRA_TOKENS, real_chat_template  # noqa: E402
 
 # Real evaluation data that travels with the repository (tests/data/README.md): a plain clone tests the same.
 REAL_DATA = REPO_ROOT / "tests" / "data"
@@ -29,7 +30,8 @@ def real_data() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """Tiny random models (8 layers) of Llama, Qwen2, Mistral and Gemma2, saved as HF directories."""
+    """Tiny random models (8 layers) of Llama, Qwen2, Mistral and Gemma2, saved as HF directories, their
+    tokenizers carrying the paper models' own chat templates (tests/data/chat_templates)."""
     import torch
 
     torch.set_num_threads(2)
@@ -37,7 +39,13 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     paths = {}
     for arch in ARCHITECTURES:
         paths[arch] = root / arch
-        build_tiny_model(TinyModelSpec(arch=arch, num_layers=8), paths[arch])
+        spec = TinyModelSpec(
+            arch=arch,
+            num_layers=8,
+            chat_template=real_chat_template(arch),
+            added_tokens=REAL_EXTRA_TOKENS[arch],
+        )
+        build_tiny_model(spec, paths[arch])
     return paths
 
 

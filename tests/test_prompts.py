@@ -1,4 +1,4 @@
-"""Every model x task prompt, rendered through a chat template like the model's own, equals the string the
+"""Every model x task prompt, rendered through the paper model's own chat template, equals the string the
 original code sent, up to the fixes docs/fidelity.md lists."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from infra.config import ConfigError
 from infra.model_spec import load_model_spec
 from infra.modeling import load_tokenizer
 from infra.prompts import render_prompt
+from tests.helpers.chat_templates import real_chat_template
 
 MODEL_CONFIGS = {
     "llama": "llama-3.1-8b-instruct",
@@ -129,3 +130,61 @@ def test_sft_conversation_has_the_system_turn_where_the_template_has_one(tiny_mo
         messages = sft_messages(tiny_specs[arch], "Name a colour.")
         roles = [m["role"] for m in messages]
         assert roles == (["user"] if arch == "gemma2" else ["system", "user"])
+
+
+@pytest.mark.parametrize("arch", sorted(MODEL_CONFIGS))
+def test_the_tokenizers_carry_the_real_templates_and_close_a_turn_with_a_stop_token(tiny_models, arch):
+    tokenizer = load_tokenizer(str(tiny_models[arch]))
+    assert tokenizer.chat_template == real_chat_template(arch)
+    spec = load_model_spec(MODEL_CONFIGS[arch])
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there"}], tokenize=False
+    )
+    closing = text.split("Hello there", 1)[1]
+    assert any(closing.startswith(token) for token in spec.stop_tokens), closing
+    eot = next(token for token in spec.stop_tokens if closing.startswith(token))
+    assert len(tokenizer(eot, add_special_tokens=False)["input_ids"]) == 1
+
+
+def test_mistral_template_renders_llama_cpp_expected_output():
+    """The fixture is the template llama.cpp tests as mistralai's 'v3' (Mistral-7B-Instruct-v0.3): it renders
+    that test's conversation to the output llama.cpp expects (system folded into the last user turn)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(
+        real_chat_template("mistral")
+    )
+    conversation = [
+        {"role": "system", "content": "You are a helpful assistant"},
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "Hi there"},
+        {"role": "user", "content": "Who are you"},
+        {"role": "assistant", "content": "   I am an assistant   "},
+        {"role": "user", "content": "Another question"},
+    ]
+    rendered = template.render(
+        messages=conversation, bos_token="", eos_token="</s>", add_generation_prompt=True
+    )
+    assert rendered == (
+        "[INST] Hello[/INST] Hi there</s>[INST] Who are you[/INST] I am an assistant</s>"
+        "[INST] You are a helpful assistant\n\nAnother question[/INST]"
+    )
+
+
+@pytest.mark.parametrize("arch", sorted(MODEL_CONFIGS))
+def test_check_model_passes_each_paper_config_against_its_template(tiny_models, arch, capsys):
+    from infra.check_model import main as check_main
+
+    assert check_main(["--model_config", MODEL_CONFIGS[arch], "--model", str(tiny_models[arch])]) == 0
+    out = capsys.readouterr().out
+    assert "all checks passed" in out and "⟦" in out
+
+
+def test_check_model_names_a_wrong_stop_token(tiny_models, model_config_file, capsys):
+    from infra.check_model import main as check_main
+
+    config = model_config_file("qwen2", tiny_models["qwen2"], stop_tokens=["<|eot_id|>"])
+    assert check_main(["--model_config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "stop_tokens: stop token '<|eot_id|>' is not in the tokenizer's vocabulary" in err
+    assert "training text:" in err  # the template closes the turn with <|im_end|>, not a configured stop

@@ -10,9 +10,11 @@ import torch
 
 from infra.config import ConfigError
 from infra.files import load_jsonl
+from infra.model_spec import load_model_spec
 from infra.modeling import load_model, load_tokenizer
-from infra.prompts import sft_messages
+from infra.prompts import sft_messages, training_text
 from infra.tiny_models import ARCHITECTURES
+from tests.helpers.chat_templates import MODEL_OF_ARCH, real_chat_template
 from train.data import TrainingRecords, load_training_records
 from train.merge_adapter import MergeArgs, merge_adapter
 from train.recipe import SFTRecipe, load_recipe
@@ -77,28 +79,73 @@ def small_recipe(model, output_dir, **overrides) -> SFTRecipe:
     return SFTRecipe(**values)
 
 
+SYSTEM = "You are a helpful assistant."
+LLAMA_HEAD = (
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+    "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+)
+
+
+def original_training_text(arch: str, prompt: str, response: str) -> tuple[str, str, str]:
+    """What each real template renders for a training conversation, written out by hand: the prompt part,
+    the part the loss must cover (the answer and its end-of-turn token) and what follows it."""
+    if arch == "llama":  # system block with the date header always; contents trimmed
+        head = f"{LLAMA_HEAD}{SYSTEM}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n{prompt.strip()}"
+        return (
+            f"{head}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+            f"{response.strip()}<|eot_id|>",
+            "",
+        )
+    if arch == "qwen2":  # ChatML; contents as they are
+        head = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n"
+        return f"{head}<|im_start|>assistant\n", f"{response}<|im_end|>", "\n"
+    if arch == "mistral":  # the original's `<s>[INST] {question}[/INST] {response}</s>`: no system turn
+        return f"<s>[INST] {prompt}[/INST] ", f"{response.strip()}</s>", ""
+    head = f"<bos><start_of_turn>user\n{prompt.strip()}<end_of_turn>\n<start_of_turn>model\n"  # gemma2
+    return head, f"{response.strip()}<end_of_turn>", "\n"
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_label_mask_covers_exactly_the_response(arch, tiny_models, tiny_specs, tmp_path):
-    spec = tiny_specs[arch]
+def test_label_mask_covers_exactly_the_response(arch, tiny_models, tmp_path):
+    """Against the paper model's own template: the loss covers the answer and the end-of-turn token, nothing
+    of the prompt, in the text the original trained on."""
+    spec = load_model_spec(MODEL_OF_ARCH[arch])
     tokenizer = load_tokenizer(str(tiny_models[arch]), padding_side="right")
+    assert tokenizer.chat_template == real_chat_template(arch)
     trainer = build_trainer(
         small_recipe(tiny_models[arch], tmp_path), spec, tokenizer, TrainingRecords(EXAMPLES, [], {})
     )
     for example, row in zip(EXAMPLES, trainer.train_dataset):
-        # Independent: the rendered conversation, cut after the model's response template.
-        full = tokenizer.apply_chat_template(
-            sft_messages(spec, example["prompt"], example["response"]), tokenize=False
-        )
-        assert full.count(spec.response_template) == 1
-        response_text = full[full.index(spec.response_template) + len(spec.response_template) :]
-        expected = tokenizer(response_text, add_special_tokens=False)["input_ids"]
+        prompt, completion, tail = original_training_text(arch, example["prompt"], example["response"])
         labels, input_ids = row["labels"], row["input_ids"]
-        n_prompt = len(labels) - len(expected)
-        assert labels[:n_prompt] == [-100] * n_prompt, f"{arch}: a prompt token is in the loss"
-        assert labels[n_prompt:] == expected == input_ids[n_prompt:], f"{arch}: {example['id']}"
-        assert tokenizer.decode(input_ids[:n_prompt]).endswith(spec.response_template)
-        if not spec.supports_system_turn:
-            assert "You are a helpful assistant." not in tokenizer.decode(input_ids)
+        assert input_ids == tokenizer(prompt + completion + tail, add_special_tokens=False)["input_ids"]
+        inside = [i for i, label in enumerate(labels) if label != -100]
+        assert inside == list(range(inside[0], inside[-1] + 1)), f"{arch}: the loss has a gap"
+        assert [labels[i] for i in inside] == [input_ids[i] for i in inside]
+        covered = tokenizer.decode([input_ids[i] for i in inside])
+        # A token may carry the space before the first word (Mistral's "[/INST] " + answer): the original's
+        # loss, too, started right after [/INST].
+        assert covered == completion or (covered == " " + completion and prompt.endswith(" ")), (
+            arch,
+            covered,
+        )
+        assert tokenizer.decode(input_ids[: inside[0]]) + covered == prompt + completion
+        assert tokenizer.decode(input_ids[inside[-1] + 1 :]) == tail
+        assert input_ids.count(tokenizer.bos_token_id) == (0 if arch == "qwen2" else 1)
+
+
+def test_mistral_training_text_drops_the_system_turn_the_prompt_had(tiny_models):
+    """Mistral v0.3 folds the system message into the last user turn: self-generation saw it, the training
+    text (like the original's) does not, and no part of the prompt may enter the loss because of it."""
+    spec = load_model_spec(MODEL_OF_ARCH["mistral"])
+    tokenizer = load_tokenizer(str(tiny_models["mistral"]))
+    generation_prompt = tokenizer.apply_chat_template(
+        sft_messages(spec, "Count"), tokenize=False, add_generation_prompt=True
+    )
+    assert generation_prompt == f"<s>[INST] {SYSTEM}\n\nCount[/INST]"
+    example = training_text(tokenizer, spec, {"id": "c", "prompt": "Count", "response": "42"})
+    assert example.text == "<s>[INST] Count[/INST] 42</s>"
+    assert example.text[example.start : example.end] == "42</s>"
 
 
 def repeated_records(n=24):

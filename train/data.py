@@ -1,9 +1,9 @@
-"""Training examples: prompt + response records rendered as TRL prompt-completion conversations.
+"""Training examples: prompt + response records rendered by the model's chat template and tokenized.
 
 The conversation is the one self-generation used (``infra.prompts.sft_messages``: the system turn where the
-template has one, the prompt as the user turn), so the model is trained on exactly the context it answered
-in. TRL's SFTTrainer renders prompt and prompt + completion with the tokenizer's chat template and masks
-everything before the completion: the loss covers the assistant tokens only.
+template has one, the prompt as the user turn, then the answer), rendered once as a whole, which is the text
+the original trained on. The loss covers the answer and the end-of-turn token that closes it, nothing of the
+prompt (:func:`training_text`); TRL's SFTTrainer takes the tokenized rows with their ``completion_mask``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from infra.config import ConfigError
 from infra.files import RecordError, load_jsonl
 from infra.model_spec import ModelSpec
-from infra.prompts import sft_messages
+from infra.prompts import TrainingText, training_text
 
 
 @dataclass
@@ -83,15 +83,19 @@ def load_training_records(
     return TrainingRecords(train, evaluation, counts)
 
 
-def to_conversation(spec: ModelSpec, record: dict[str, Any]) -> dict[str, Any]:
-    """TRL's conversational prompt-completion format."""
-    return {
-        "prompt": sft_messages(spec, record["prompt"]),
-        "completion": [{"role": "assistant", "content": record["response"]}],
-    }
+def tokenize_training_text(tokenizer: Any, example: TrainingText) -> dict[str, list[int]]:
+    """Token ids of the whole text (its BOS is the template's; none added) and the completion mask: 1 on every
+    token that overlaps the response span (a token that carries the first word's leading space counts)."""
+    encoded = tokenizer(example.text, add_special_tokens=False, return_offsets_mapping=True)
+    mask = [int(start < example.end and end > example.start) for start, end in encoded["offset_mapping"]]
+    return {"input_ids": list(encoded["input_ids"]), "completion_mask": mask}
 
 
-def to_dataset(spec: ModelSpec, records: list[dict[str, Any]]) -> Any:
+def to_dataset(spec: ModelSpec, records: list[dict[str, Any]], tokenizer: Any) -> Any:
+    """The records tokenized for TRL's SFTTrainer (``input_ids`` and ``completion_mask``)."""
     import datasets
 
-    return datasets.Dataset.from_list([to_conversation(spec, record) for record in records])
+    if not getattr(tokenizer, "is_fast", False):
+        raise ConfigError(f"{spec.name}: the loss mask needs a fast tokenizer (character offsets)")
+    rows = [tokenize_training_text(tokenizer, training_text(tokenizer, spec, record)) for record in records]
+    return datasets.Dataset.from_list(rows)

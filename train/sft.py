@@ -130,11 +130,11 @@ def build_trainer(recipe: SFTRecipe, spec: Any, tokenizer: Any, records: Any) ->
     from trl import SFTTrainer
 
     model = load_base_model(recipe)
-    eval_dataset = to_dataset(spec, records.eval) if records.eval else None
+    eval_dataset = to_dataset(spec, records.eval, tokenizer) if records.eval else None
     return SFTTrainer(
         model=model,
         args=sft_config(recipe, eval_dataset is not None),
-        train_dataset=to_dataset(spec, records.train),
+        train_dataset=to_dataset(spec, records.train, tokenizer),
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=lora_config(recipe) if recipe.uses_adapter else None,

