@@ -44,7 +44,7 @@ ARTIFACTS: dict[str, tuple[str, Callable]] = {  # name -> (title, function(resul
         "Figure 4: code outcomes with one layer removed",
         lambda r, o, e: figures.figure_code_errors_sweep(r, o),
     ),
-    "figure_5": ("Figure 5: held-out perplexity during recovery", figures.figure_perplexity),
+    "figure_5": ("Figure 5: training and held-out perplexity during recovery", figures.figure_perplexity),
     "figure_6": ("Figure 6: retention against pruning amount after SGR", figures.figure_ratios),
     "figure_7": ("Figure 7: arithmetic after recovery", figures.figure_probe_recovery),
     "figure_8": ("Figure 8: code outcomes after recovery", figures.figure_code_errors_models),

@@ -7,6 +7,7 @@ raises :class:`~analysis.tables.MissingInputs` naming them.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,8 @@ def _save(figure: Any, output: str | Path) -> list[Path]:
     return paths
 
 
-def _figure(height: float = 2.3, ncols: int = 1) -> tuple[Any, Any]:
-    return plt.subplots(1, ncols, figsize=(COLUMN_WIDTH_IN, height), squeeze=False)
+def _figure(height: float = 2.3, ncols: int = 1, nrows: int = 1) -> tuple[Any, Any]:
+    return plt.subplots(nrows, ncols, figsize=(COLUMN_WIDTH_IN, height * nrows), squeeze=False)
 
 
 # ---------------------------------------------------------------- single-layer sweep (Figures 1, 2, 4)
@@ -322,12 +323,37 @@ def figure_probe_recovery(
 # ---------------------------------------------------------------- recovery (Figures 5, 8)
 
 
-def _perplexity_curves(directories: dict[str, Path]) -> dict[str, list[tuple[int, float]]]:
+# The original logged the training loss every 10 steps (``--logging_steps 10``), each value the mean over the
+# steps since the last log; its Figure 5 curves are that quantity as a perplexity.
+ORIGINAL_LOGGING_STEPS = 10
+
+
+def training_perplexity(records: list[dict], window: int = ORIGINAL_LOGGING_STEPS) -> list[tuple[int, float]]:
+    """exp(mean training loss) over consecutive windows of ``window`` logged steps, at each window's last
+    step, as the original's logs give it."""
+    losses = sorted(
+        (r["step"], r["train_loss"]) for r in records if "train_loss" in r and not r.get("summary")
+    )
+    points = []
+    for start in range(0, len(losses) - window + 1, window):
+        chunk = losses[start : start + window]
+        points.append((chunk[-1][0], math.exp(min(sum(loss for _, loss in chunk) / len(chunk), 50.0))))
+    return points
+
+
+def _perplexity_curves(
+    directories: dict[str, Path], quantity: str = "held_out"
+) -> dict[str, list[tuple[int, float]]]:
+    """Per run: ``held_out`` perplexity at each evaluation, or ``training`` perplexity per logging window."""
     curves = {}
     for name, directory in directories.items():
         path = directory / "train" / "metrics.jsonl"
         if path.is_file():
-            points = [(r["step"], r["eval_perplexity"]) for r in load_jsonl(path) if "eval_perplexity" in r]
+            records = load_jsonl(path)
+            if quantity == "training":
+                points = training_perplexity(records)
+            else:
+                points = [(r["step"], r["eval_perplexity"]) for r in records if "eval_perplexity" in r]
             if points:
                 curves[name] = points
     return curves
@@ -336,43 +362,57 @@ def _perplexity_curves(directories: dict[str, Path]) -> dict[str, list[tuple[int
 def figure_perplexity(
     results: str | Path, output: str | Path, experiments: Experiments, artifact: str = "figure_5"
 ) -> list[Path]:
-    """Figure 5: held-out perplexity over fine-tuning steps of the recovered runs of grid ``figure_5``.
+    """Figure 5: perplexity over fine-tuning steps of the recovered runs of grid ``figure_5``.
 
-    One panel per fine-tuning dataset; colour = pruning method, solid = SGR, dashed = dataset responses."""
+    Top row, the paper's quantity as the original code could draw it: training perplexity, exp of the mean
+    training loss over each 10 logged steps. Bottom row: held-out perplexity at each evaluation. One column
+    per fine-tuning dataset; colour = pruning method, solid = SGR, dashed = dataset responses."""
     layout = ResultsLayout(results)
     names = [
         n for n in experiments.grid(artifact).run_names(experiments.recipe) if parse_run_name(n).recovery
     ]
-    curves = _perplexity_curves({name: layout.run_dir(name) for name in names})
-    if not curves:
-        raise MissingInputs(
-            f"{layout.root / 'recovered'}/<run of {artifact}>/train/metrics.jsonl with held-out evaluations"
-        )
-    panels: dict[str, dict[str, list]] = {}
-    for name, points in curves.items():
-        panels.setdefault(parse_run_name(name).data, {})[name] = points
-    figure, axes = _figure(height=2.4, ncols=len(panels))
+    directories = {name: layout.run_dir(name) for name in names}
+    rows = {
+        "training": _perplexity_curves(directories, "training"),
+        "held_out": _perplexity_curves(directories, "held_out"),
+    }
+    if not rows["training"] and not rows["held_out"]:
+        raise MissingInputs(f"{layout.root / 'recovered'}/<run of {artifact}>/train/metrics.jsonl")
+    datasets = sorted({parse_run_name(n).data for curves in rows.values() for n in curves})
+    figure, axes = _figure(height=2.4, ncols=len(datasets), nrows=2)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    methods = sorted({parse_run_name(n).method for n in curves})
-    for ax, (data, runs) in zip(axes[0], sorted(panels.items())):
-        for name, points in runs.items():
-            run = parse_run_name(name)
-            ax.plot(
-                [p[0] for p in points],
-                [p[1] for p in points],
-                "-" if run.recovery == "sgr" else "--",
-                color=colors[methods.index(run.method) % len(colors)],
-                marker="o",
-                markersize=2,
-                linewidth=1,
-                label=f"{METHOD_LABELS.get(run.method, run.method)} + {RECOVERY_LABELS[run.recovery]}",
+    methods = sorted({parse_run_name(n).method for curves in rows.values() for n in curves})
+    titles = {
+        "training": f"Training perplexity, mean over {ORIGINAL_LOGGING_STEPS} steps",
+        "held_out": "Held-out perplexity",
+    }
+    for row, (quantity, curves) in enumerate(rows.items()):
+        for column, data in enumerate(datasets):
+            ax = axes[row][column]
+            _perplexity_panel(
+                ax, {n: p for n, p in curves.items() if parse_run_name(n).data == data}, colors, methods
             )
-        ax.set_yscale("log")
-        ax.set_xlabel("optimizer step")
-        ax.set_title(f"Held-out perplexity ({data})")
-    axes[0][0].set_ylabel("held-out perplexity (log scale)")
+            ax.set_title(f"{titles[quantity]} ({data})")
+        axes[row][0].set_ylabel(f"{titles[quantity].split(',')[0].lower()} (log scale)")
     axes[0][0].legend(frameon=False, fontsize=5)
     return _save(figure, output)
+
+
+def _perplexity_panel(ax: Any, runs: dict[str, list], colors: list[str], methods: list[str]) -> None:
+    for name, points in runs.items():
+        run = parse_run_name(name)
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            "-" if run.recovery == "sgr" else "--",
+            color=colors[methods.index(run.method) % len(colors)],
+            marker="o",
+            markersize=2,
+            linewidth=1,
+            label=f"{METHOD_LABELS.get(run.method, run.method)} + {RECOVERY_LABELS[run.recovery]}",
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step")
 
 
 def bar_errors(scores: dict[str, float], eval_dir: Path, tasks: list[str]) -> list[tuple[float, float]]:

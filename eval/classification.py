@@ -41,7 +41,10 @@ class ClassificationArgs:
     batch_size: int = 8
     dtype: str = "auto"
     device: str | None = field(default=None, metadata={"help": "default: cuda when available, else cpu"})
-    seed: int = 1234
+    # lm-eval's own command-line defaults (--seed 0,1234,1234,1234), which the original's job ran by passing
+    # no --seed: Python's random 0; numpy, torch and the few-shot sampler 1234.
+    seed: int = field(default=1234, metadata={"help": "numpy, torch and few-shot seed"})
+    random_seed: int = field(default=0, metadata={"help": "Python's random seed"})
     metrics: list[str] = field(
         default_factory=lambda: ["acc", "acc_norm"],
         metadata={"help": "first metric found per task is the score"},
@@ -117,7 +120,9 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
     check_causal_lm(args.model)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest("eval.classification", config=args, seeds={"seed": args.seed})
+    manifest = Manifest(
+        "eval.classification", config=args, seeds={"seed": args.seed, "random_seed": args.random_seed}
+    )
     manifest.add_input("model", args.model)
     limit = args.limit if args.limit is None or args.limit < 1 else int(args.limit)
     device = args.device
@@ -134,7 +139,7 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
         batch_size=args.batch_size,
         device=device,
         task_manager=task_manager(args.tasks, args.include_path),
-        random_seed=args.seed,
+        random_seed=args.random_seed,
         numpy_random_seed=args.seed,
         torch_random_seed=args.seed,
         fewshot_random_seed=args.seed,

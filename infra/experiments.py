@@ -88,6 +88,9 @@ class DatasetSpec:
     epochs: float
     limit: int | None = None
     hub_config: str | None = None
+    # The optimizer step at which the original merged its adapters for this dataset, where that is not the
+    # end of its epochs (Alpaca: checkpoint-5823, one epoch); STEPS=as_run stops there.
+    steps_as_run: int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,13 +160,16 @@ def load_experiments(path: str | Path | None = None) -> Experiments:
         where = f"{path}: key 'datasets.{name}'"
         if not isinstance(spec, dict) or "source" not in spec or "epochs" not in spec:
             raise ConfigError(f"{where}: needs 'source' and 'epochs'")
-        extra = set(spec) - {"source", "epochs", "limit", "hub_config"}
+        extra = set(spec) - {"source", "epochs", "limit", "hub_config", "steps_as_run"}
         if extra:
             raise ConfigError(f"{where}: unknown key {sorted(extra)[0]!r}")
         if not isinstance(spec["epochs"], (int, float)) or spec["epochs"] <= 0:
             raise ConfigError(f"{where}.epochs: expected a positive number, got {spec['epochs']!r}")
+        steps = spec.get("steps_as_run")
+        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+            raise ConfigError(f"{where}.steps_as_run: expected a positive whole number, got {steps!r}")
         datasets[name] = DatasetSpec(
-            str(spec["source"]), float(spec["epochs"]), spec.get("limit"), spec.get("hub_config")
+            str(spec["source"]), float(spec["epochs"]), spec.get("limit"), spec.get("hub_config"), steps
         )
     artifacts = {}
     for name, grid in (data.get("artifacts") or {}).items():

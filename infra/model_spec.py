@@ -50,7 +50,9 @@ class ModelSpec:
     hub_id: str = field(metadata={"help": "hub id or local directory"})
     num_layers: int
     supports_system_turn: bool
-    response_template: str = field(metadata={"help": "assistant marker where the training loss starts"})
+    response_template: str = field(
+        metadata={"help": "the template's assistant marker (the toy model's training texts use it)"}
+    )
     instruction_placement: str = field(
         default="system",
         metadata={
@@ -61,6 +63,9 @@ class ModelSpec:
     prompt_set: str = field(default="default", metadata={"help": "configs/prompts/<name>.yaml"})
     tasks: dict[str, PromptSpec] = field(default_factory=dict, metadata={"help": "per-task overrides"})
     stop_tokens: list[str] = field(default_factory=list)
+    self_generation_stop_tokens: list[str] = field(
+        default_factory=list, metadata={"help": "extra stop tokens when the model writes SGR answers"}
+    )
     stop_strings: list[str] = field(default_factory=list)
     max_context: int = 8192
     dtype: str = "bfloat16"

@@ -47,7 +47,12 @@ class PruneArgs:
     plan_only: bool = False
     overwrite: bool = False
     device: str = "auto"
-    dtype: str = "float32"
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "BI and the search's dtype (auto: the checkpoint's; the scripts pass the model config's)"
+        },
+    )
     out_shard_size: int = 500_000_000
     # iterative search
     model_config: str | None = field(default=None, metadata={"help": "configs/models name (prompts, stops)"})

@@ -23,14 +23,14 @@ layers="$(seq -s, 1 $((NUM_LAYERS - 1)))"
 [ -n "${SLURM_ARRAY_TASK_ID:-}" ] && layers="$SLURM_ARRAY_TASK_ID"
 if dir_pending "$RESULTS/sweep"; then
   stage python -m layer_pruner.sweep --model "$MODEL" --model_config "$MODEL_CONFIG" \
-    --output_dir "$RESULTS/sweep" --layers "$layers" --tasks "${CAL_TASKS:-gsm8k,humaneval,xsum}" \
+    --output_dir "$RESULTS/sweep" --dtype "$DTYPE" --layers "$layers" --tasks "${CAL_TASKS:-gsm8k,humaneval,xsum}" \
     ${N_ITEMS:+--n_items "$N_ITEMS"} --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" \
     "${TASK_DATA_FLAGS[@]}"
 fi
 if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then exit 0; fi
 run_probe base "$MODEL" "" all
 if dir_pending "$RESULTS/bi_profile"; then
-  stage python -m analysis.bi_profile --model "$MODEL" --output_dir "$RESULTS/bi_profile" \
+  stage python -m analysis.bi_profile --model "$MODEL" --output_dir "$RESULTS/bi_profile" --dtype "$DTYPE" \
     --calibration "${CALIBRATION:-openai/gsm8k}" --n_calibration "${N_CALIBRATION:-100}"
 fi
 build figure_1,figure_2,figure_3,figure_4,figure_bi_profile

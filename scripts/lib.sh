@@ -23,6 +23,10 @@
 #   SFT_LIMIT [the dataset's limit]; SFT_MAX_LENGTH [8000]   examples sampled; longest example kept (tokens)
 #   RECIPE [qlora] fine-tuning recipe of runs whose grid names none; TRAIN_FLAGS [] extra train.sft flags;
 #   FULL_LAUNCH [python]     launcher of full fine-tuning, e.g. "accelerate launch --config_file ..."
+#   STEPS [paper]            paper: the dataset's epochs; as_run: stop at the step the original evaluated
+#                            (datasets.<name>.steps_as_run: Alpaca 5823, one epoch)
+#   SGR_CONTEXT [8192, self_generate.generate's]   prompt + response of self-generation
+#   PRUNE_DTYPE [the model config's dtype]   dtype of block influence, the search, the sweep, the BI profile and the probe
 #   PROBE_ITEMS [200];  PROBE_DATA [EleutherAI/arithmetic, config arithmetic_1dc; or a local JSONL]
 
 EXPERIMENTS="${EXPERIMENTS:-configs/experiments/paper.yaml}"
@@ -101,6 +105,16 @@ model_field() {
   python -c "from infra.model_spec import load_model_spec; print(load_model_spec('$1').$2)"
 }
 
+# default_of <module> <dataclass> <field>: a stage's own default, so that a paper default is written once
+default_of() {
+  python -c "import $1 as m; print(m.$2.__dataclass_fields__['$3'].default)"
+}
+
+# recipe_field <recipe> <key>: a value of configs/train/<recipe>.yaml (empty when the recipe has none)
+recipe_field() {
+  python -c "import yaml; from train.recipe import recipe_path; print(yaml.safe_load(recipe_path('$1').read_text()).get('$2') or '')"
+}
+
 require_file() {
   [ -e "$1" ] || die "missing input $1${2:+ ($2)}"
 }
@@ -140,6 +154,9 @@ init_study() {
       die "missing model directory $MODEL (model config $MODEL_CONFIG; set MODEL_PATH, or build the toy model with python -m infra.toy_model)" ;;
   esac
   NUM_LAYERS="$(model_field "$MODEL_CONFIG" num_layers)"
+  # Block influence, the search and the sweep in the model's own dtype (bf16 for the paper models), as the
+  # original's notebook and vLLM engines ran them.
+  DTYPE="${PRUNE_DTYPE:-$(model_field "$MODEL_CONFIG" dtype)}"
   RESULTS="${OUT:-outputs}/$MODEL_CONFIG"
   TASKS="${TASKS:-gsm8k,humaneval,mbpp,xsum}"
   DEFAULT_RECIPE="$(exp fine_tuning.recipe)"
@@ -167,7 +184,7 @@ run_prune() {
   dir_pending "$target" || return 0
   # shellcheck disable=SC2046
   stage python -m layer_pruner.prune --model "$MODEL" --model_config "$MODEL_CONFIG" --method "$1" \
-    $(amount_flags "$2") --output_dir "$target" --overwrite \
+    $(amount_flags "$2") --output_dir "$target" --overwrite --dtype "$DTYPE" \
     --calibration "${CALIBRATION:-openai/gsm8k}" --n_calibration "${N_CALIBRATION:-100}" \
     --tasks "${CAL_TASKS:-gsm8k,humaneval,xsum}" --n_items "${CAL_ITEMS:-100}" \
     --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" "${TASK_DATA_FLAGS[@]}" \
@@ -226,18 +243,28 @@ self_generate() {
   file_pending "$target" || return 0
   stage python -m self_generate.generate --model "$MODEL" --model_config "$MODEL_CONFIG" \
     --prompts "$RESULTS/data/$1.prompts.jsonl" --output "$target" --n "$n" \
-    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" "${SEED_FLAGS[@]}" \
+    --max_new_tokens "${MAX_NEW_TOKENS:-8192}" \
+    --max_context "${SGR_CONTEXT:-$(default_of self_generate.generate GenerateArgs max_context)}" --backend "${BACKEND:-auto}" "${SEED_FLAGS[@]}" \
     "${GEN_BATCH_FLAGS[@]}"
 }
 
 # fine_tune <recipe> <model> <data> <output dir> <dataset>: train.sft for the dataset's epochs
 fine_tune() {
   dir_pending "$4" || return 0
-  local launcher="python"
+  local launcher="python" global_batch steps=()
   [ "$1" = full ] && launcher="${FULL_LAUNCH:-python}"
+  case "${STEPS:-paper}" in
+    paper) ;;
+    as_run) local as_run; as_run="$(exp "datasets.$5.steps_as_run" --optional)"
+      [ -n "$as_run" ] && steps=(--max_steps "$as_run") ;;
+    *) die "STEPS=${STEPS}: expected paper (the paper's epochs) or as_run (the original's merged checkpoint)" ;;
+  esac
+  # The recipe's global batch (full: 8 over any number of processes), shown in the plan.
+  global_batch="$(recipe_field "$1" global_batch_size)"
   # shellcheck disable=SC2086
   stage $launcher -m train.sft --recipe "$1" --model "$2" --model_config "$MODEL_CONFIG" --data "$3" \
-    --output_dir "$4" --num_train_epochs "$(exp "datasets.$5.epochs")" "${SEED_FLAGS[@]}" ${TRAIN_FLAGS:-}
+    --output_dir "$4" --num_train_epochs "$(exp "datasets.$5.epochs")" \
+    ${global_batch:+--global_batch_size "$global_batch"} "${steps[@]}" "${SEED_FLAGS[@]}" ${TRAIN_FLAGS:-}
 }
 
 # run_name <method> <amount> <recovery> [recipe]: the results name of a grid point (infra/experiments.py)
@@ -281,7 +308,8 @@ run_probe() {
   [ -n "${3:-}" ] && adapter_flags=(--adapter "$3")
   dir_pending "$target" || return 0
   stage python -m analysis.arithmetic_probe --model "$2" "${adapter_flags[@]}" --output_dir "$target" \
-    --n_items "${PROBE_ITEMS:-200}" ${PROBE_DATA:+--data "$PROBE_DATA"} --ablate_layers "${4:-none}"
+    --n_items "${PROBE_ITEMS:-200}" ${PROBE_DATA:+--data "$PROBE_DATA"} --ablate_layers "${4:-none}" \
+    --dtype "$DTYPE"
 }
 
 # build <artifact names>: the tables and figures, from $RESULTS into $RESULTS/artifacts (BUILD=0: skipped)

@@ -6,4 +6,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup_env.sh
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 # Two workers by default (TEST_WORKERS; 0 runs in this process); idle workers take queued tests.
-python -m pytest -n "${TEST_WORKERS:-2}" --dist worksteal "$@"
+python -m pytest -n "${TEST_WORKERS:-2}" --dist worksteal --durations=20 "$@"

@@ -6,8 +6,10 @@
         --n 8 --max_new_tokens 256          # GSM8K upper-bound experiment: 8 samples per prompt
 
 Paper settings by default: system turn "You are a helpful assistant." (none where the template has no
-system role), temperature 0.9, top-p 0.95, up to 8192 new tokens. Prompts whose rendering is longer than
-the model's context are skipped and counted. The output is append-only: a rerun continues after the last
+system role), temperature 0.9, top-p 0.95, up to 8192 new tokens within a context of 8192 (prompt +
+response, the original's ``max_model_len``); prompts of 8192 tokens or more are skipped and counted. The model
+config's ``stop_tokens`` end an answer, and its ``self_generation_stop_tokens`` too (Mistral: ``[INST]``, as
+the original's self-generation stopped). The output is append-only: a rerun continues after the last
 complete record, and each completion is seeded by (seed, id, sample), so a resumed run writes the same
 records as an uninterrupted one; resuming with another model or decoding setting is refused
 (``--overwrite`` starts afresh; see :mod:`infra.generation_loop`). Each record: ``id``, ``sample``, ``prompt``, ``response``,
@@ -35,6 +37,13 @@ class GenerateArgs:
     model_config: str | None = None
     n: int = 1
     max_new_tokens: int = 8192
+    max_context: int = field(
+        default=8192,
+        metadata={
+            "help": "prompt + response, as the original's vLLM max_model_len (also capped by the model "
+            "config's max_context and the checkpoint's positions); longer prompts are skipped and counted"
+        },
+    )
     temperature: float = 0.9
     top_p: float = 0.95
     top_k: int = 0
@@ -76,13 +85,16 @@ def read_prompts(path: str, limit: int | None = None) -> list[dict]:
 
 def generate(args: GenerateArgs) -> dict:
     from infra.model_spec import resolve_model_spec
-    from infra.modeling import check_causal_lm, load_tokenizer
+    from infra.modeling import check_causal_lm, load_tokenizer, model_context_limit
     from infra.prompts import sft_messages
 
     records_in = read_prompts(args.prompts, args.limit)
     backend_name = resolve_backend(args.backend)
     spec = resolve_model_spec(args.model_config, args.model)
     check_causal_lm(args.model)
+    context = min(
+        limit for limit in (args.max_context, spec.max_context, model_context_limit(args.model)) if limit
+    )
     tokenizer = load_tokenizer(args.model)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +108,7 @@ def generate(args: GenerateArgs) -> dict:
             sft_messages(spec, record["prompt"]), tokenize=False, add_generation_prompt=True
         )
         length = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-        if length >= spec.max_context:
+        if length >= context:
             too_long.append(record["id"])
         else:
             rendered.append((record, text))
@@ -108,9 +120,11 @@ def generate(args: GenerateArgs) -> dict:
         max_new_tokens=args.max_new_tokens,
         n=args.n,
         stop_strings=list(spec.stop_strings),
+        max_context=context,
     )
+    stop_tokens = list(dict.fromkeys([*spec.stop_tokens, *spec.self_generation_stop_tokens]))
     if too_long:
-        print(f"[generate] skipping {len(too_long)} prompts longer than the context ({spec.max_context})")
+        print(f"[generate] skipping {len(too_long)} prompts of {context} tokens or more (the context)")
     signature = run_signature(
         model=args.model,
         adapter=None,
@@ -123,8 +137,15 @@ def generate(args: GenerateArgs) -> dict:
     records, stats = generate_resumable(
         lambda: make_backend(
             args.model,
-            BackendConfig(backend_name, args.batch_size, args.dtype, args.device, args.tensor_parallel_size),
-            stop_tokens=spec.stop_tokens,
+            BackendConfig(
+                backend_name,
+                args.batch_size,
+                args.dtype,
+                args.device,
+                args.tensor_parallel_size,
+                max_model_len=context,
+            ),
+            stop_tokens=stop_tokens,
         ),
         [GenerationRequest(record["id"], text, {"prompt": record["prompt"]}) for record, text in rendered],
         sampling,

@@ -272,3 +272,20 @@ def test_artifacts_follow_a_narrowed_grid(tmp_path):
         "Block influence 25% + SGR (dolci) [QLoRA]",
         "Block influence 25% + SGR (dolci) [LoRA]",
     ]
+
+
+def test_training_perplexity_is_the_original_logging_windows():
+    """Figure 5's default: exp of the mean training loss over each 10 logged steps, as the original's
+    Trainer logs (logging_steps 10) gave it; a trailing partial window is not drawn."""
+    from analysis.figures import training_perplexity
+
+    losses = {step: 3.0 - 0.05 * step for step in range(1, 26)}
+    records = [{"step": step, "train_loss": loss} for step, loss in losses.items()]
+    records += [{"step": 10, "eval_loss": 9.0}, {"step": 25, "mean_train_loss": 1.0, "summary": True}]
+    expected = [
+        (10, math.exp(sum(losses[s] for s in range(1, 11)) / 10)),
+        (20, math.exp(sum(losses[s] for s in range(11, 21)) / 10)),
+    ]
+    points = training_perplexity(records)
+    assert [step for step, _ in points] == [step for step, _ in expected]
+    assert [value for _, value in points] == pytest.approx([value for _, value in expected])

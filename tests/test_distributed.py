@@ -7,6 +7,7 @@ may write, and a run stopped after a checkpoint must resume to the same losses.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -111,3 +112,37 @@ def test_two_processes_train_like_one_and_resume(tiny_models, model_config_file,
     for step in (5, 6):
         assert again[step] == pytest.approx(both[step], rel=RESUME_TOLERANCE), (step, again, both)
     assert (resumed_dir / "manifest.json").is_file()
+
+
+def test_full_fine_tuning_keeps_a_global_batch_of_eight_on_two_processes(
+    tiny_models, model_config_file, tmp_path
+):
+    """configs/train/full.yaml's global batch of 8, as the original's one process ran it (4 x 2): on two
+    processes 4 x 1 each, so an epoch of 32 examples is ceil(32 / 8) = 4 optimizer steps either way."""
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _records(32)))
+    config = model_config_file("llama", tiny_models["llama"])
+    flags = [
+        "-m", "train.sft", "--recipe", "full", "--model", str(tiny_models["llama"]), "--model_config", str(config),
+        "--data", str(data), "--bf16", "false", "--dtype", "float32", "--gradient_checkpointing", "false",
+        "--max_length", "256", "--num_train_epochs", "1", "--eval_fraction", "0", "--save_steps", "100",
+        "--warmup_steps", "0", "--learning_rate", "1e-4", "--seed", "3",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    torchrun = [
+        str(Path(sys.executable).parent / "torchrun"),
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+    ]
+    manifests = {}
+    for name, launcher in {"one": [sys.executable], "two": torchrun}.items():
+        command = [*launcher, *flags, "--output_dir", str(tmp_path / name)]
+        result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        manifests[name] = json.loads((tmp_path / name / "manifest.json").read_text())
+        assert result.stdout.count("[sft] batch 8 = ") == 1, result.stdout[-2000:]
+    assert manifests["one"]["batch"] == {"per_process": 4, "processes": 1, "accumulation": 2, "global": 8}
+    assert manifests["two"]["batch"] == {"per_process": 4, "processes": 2, "accumulation": 1, "global": 8}
+    assert manifests["one"]["global_step"] == manifests["two"]["global_step"] == math.ceil(32 / 8)

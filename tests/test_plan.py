@@ -185,3 +185,27 @@ def test_experiment_grid_errors_name_the_key(tmp_path):
     assert (
         f"{bad}: key 'artifacts.table_1.recoveries': dataset 'dolci' is not under 'datasets'" in result.stderr
     )
+
+
+def test_plan_shows_the_settings_the_original_ran_for_llama(tmp_path):
+    """docs/fidelity.md: BI and the search in the model's dtype (bf16), full fine-tuning at a global batch of
+    8 whatever the processes, self-generation within 8,192 tokens of prompt + answer, Alpaca as run."""
+    commands = plan("figure12_full_ft.sh", "llama-3.1-8b-instruct", tmp_path)
+    (prune,) = stages(commands, "layer_pruner.prune")
+    assert flag(prune, "--dtype") == load_model_spec("llama-3.1-8b-instruct").dtype == "bfloat16"
+    full = next(c for c in stages(commands, "train.sft") if flag(c, "--recipe") == "full")
+    assert flag(full, "--global_batch_size") == "8"
+    qlora = next(c for c in stages(commands, "train.sft") if flag(c, "--recipe") == "qlora")
+    assert "--global_batch_size" not in qlora
+    (generate,) = stages(commands, "self_generate.generate")
+    assert flag(generate, "--max_context") == "8192"
+    sweep = plan("figures1-4_sweep.sh", "llama-3.1-8b-instruct", tmp_path)
+    for module in ("layer_pruner.sweep", "analysis.bi_profile", "analysis.arithmetic_probe"):
+        assert all(flag(c, "--dtype") == "bfloat16" for c in stages(sweep, module)), module
+    as_run = plan("table1_pruning.sh", "llama-3.1-8b-instruct", tmp_path, STEPS="as_run")
+    trains = stages(as_run, "train.sft")
+    assert trains and all(flag(c, "--max_steps") == "5823" for c in trains)
+    assert all(
+        "--max_steps" not in c
+        for c in stages(plan("table1_pruning.sh", "llama-3.1-8b-instruct", tmp_path), "train.sft")
+    )

@@ -235,3 +235,63 @@ def test_generation_bad_prompt_files(tmp_path):
                 GenerateArgs(model="unused", prompts=str(tmp_path / name), output=str(tmp_path / "o.jsonl"))
             )
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_generation_caps_prompt_plus_response_at_the_context(tiny_models, model_config_file, tmp_path):
+    """As the original's engine (max_model_len 8192): an answer gets at most the context minus its prompt."""
+    from infra.model_spec import load_model_spec
+    from infra.modeling import load_tokenizer
+    from infra.prompts import sft_messages
+
+    config = model_config_file("llama", tiny_models["llama"])
+    prompts = write_jsonl(tmp_path / "p.jsonl", PROMPTS[:3])
+    counts = generate(
+        GenerateArgs(
+            model=str(tiny_models["llama"]),
+            model_config=str(config),
+            prompts=str(prompts),
+            output=str(tmp_path / "o.jsonl"),
+            max_new_tokens=500,
+            max_context=140,
+            temperature=1.0,
+            top_p=1.0,
+        )
+    )
+    tokenizer = load_tokenizer(str(tiny_models["llama"]))
+    spec = load_model_spec(str(config))
+    assert counts["too_long"] == 0
+    capped = 0
+    for record in load_jsonl(tmp_path / "o.jsonl"):
+        text = tokenizer.apply_chat_template(
+            sft_messages(spec, record["prompt"]), tokenize=False, add_generation_prompt=True
+        )
+        room = 140 - len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        assert 0 < record["num_tokens"] <= room
+        capped += record["num_tokens"] == room and record["finish_reason"] == "length"
+    assert capped >= 1  # the random model rarely stops by itself: the context, not max_new_tokens, ended it
+
+
+def test_mistral_self_generation_also_stops_on_inst(tiny_models, tmp_path, monkeypatch):
+    import self_generate.generate as module
+
+    seen = {}
+    real = module.make_backend
+
+    def recording(model, config, **kwargs):
+        seen.update(kwargs, max_model_len=config.max_model_len)
+        return real(model, config, **kwargs)
+
+    monkeypatch.setattr(module, "make_backend", recording)
+    prompts = write_jsonl(tmp_path / "p.jsonl", PROMPTS[:1])
+    generate(
+        GenerateArgs(
+            model=str(tiny_models["mistral"]),
+            model_config="mistral-7b-instruct-v0.3",
+            prompts=str(prompts),
+            output=str(tmp_path / "o.jsonl"),
+            max_new_tokens=4,
+            dtype="float32",
+        )
+    )
+    assert seen["stop_tokens"] == ["</s>", "[INST]"]
+    assert seen["max_model_len"] == 1024  # 8192 as the original, capped by the tiny model's 1,024 positions

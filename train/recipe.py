@@ -6,6 +6,7 @@ Precedence (lowest first): the dataclass defaults, the named recipe (``--recipe 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,14 @@ class SFTRecipe:
     per_device_train_batch_size: int = 4
     per_device_eval_batch_size: int = 4
     gradient_accumulation_steps: int = 2
+    global_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "examples per optimizer step over all processes; when set, the per-process batch and "
+            "the accumulation steps are derived from it and the number of processes (full: 8, as the "
+            "original's one process ran 4 x 2)"
+        },
+    )
     max_length: int = 8192
     gradient_checkpointing: bool = True
     bf16: bool = True
@@ -91,9 +100,29 @@ class SFTRecipe:
                 "lora_r, per_device_train_batch_size and gradient_accumulation_steps must be >= 1"
             )
 
+        if self.global_batch_size is not None and self.global_batch_size < 1:
+            raise ConfigError(f"key 'global_batch_size': must be >= 1, got {self.global_batch_size}")
+
     @property
     def uses_adapter(self) -> bool:
         return self.method in ("qlora", "lora")
+
+    def for_processes(self, processes: int) -> SFTRecipe:
+        """The recipe with the batch laid out over ``processes`` so that an optimizer step still sees
+        ``global_batch_size`` examples: the largest per-process batch up to the recipe's that divides the
+        per-process share, the rest as gradient accumulation. Unchanged when no global batch is set."""
+        total = self.global_batch_size
+        if total is None:
+            return self
+        if total % processes:
+            raise ConfigError(f"key 'global_batch_size': {total} does not divide over {processes} processes")
+        share = total // processes
+        per_device = next(
+            b for b in range(min(self.per_device_train_batch_size, share), 0, -1) if share % b == 0
+        )
+        return dataclasses.replace(
+            self, per_device_train_batch_size=per_device, gradient_accumulation_steps=share // per_device
+        )
 
 
 def recipe_path(name: str) -> Path:

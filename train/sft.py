@@ -172,6 +172,8 @@ def train(recipe: SFTRecipe) -> Path:
     from infra.modeling import load_tokenizer
 
     torch.manual_seed(recipe.seed)
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    recipe = recipe.for_processes(processes)
     output_dir = Path(recipe.output_dir)
     records = load_training_records(
         recipe.data, recipe.eval_data, recipe.eval_fraction, recipe.seed, recipe.drop_truncated
@@ -184,13 +186,24 @@ def train(recipe: SFTRecipe) -> Path:
     if recipe.eval_data:
         manifest.add_input("eval_data", recipe.eval_data)
     manifest.extra["data_counts"] = records.counts
+    batch = {
+        "per_process": recipe.per_device_train_batch_size,
+        "processes": processes,
+        "accumulation": recipe.gradient_accumulation_steps,
+    }
+    batch["global"] = batch["per_process"] * processes * batch["accumulation"]
+    manifest.extra["batch"] = batch
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"[sft] batch {batch['global']} = {batch['per_process']} per process x {processes} processes "
+            f"x {batch['accumulation']} accumulation steps"
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
 
     trainer = build_trainer(recipe, spec, tokenizer, records)
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if trainer.args.world_size != launched:
+    if trainer.args.world_size != processes:
         raise RuntimeError(
-            f"launched as {launched} processes, but the trainer sees a world of {trainer.args.world_size}"
+            f"launched as {processes} processes, but the trainer sees a world of {trainer.args.world_size}"
         )
     checkpoint, step = last_checkpoint(output_dir)
     metrics_path = output_dir / METRICS_NAME
