@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,13 +16,13 @@ from eval import generative
 from infra.generation import HFBackend, cut_at_stop
 from infra.model_spec import load_model_spec
 from infra.modeling import decoder_layers, load_model, load_tokenizer
-from infra.paths import REPO_ROOT
 from infra.prompts import render_prompt
 from infra.task_registry import registry
 from layer_pruner.inmemory import drop_layers
 from layer_pruner.materialize import materialize
 from layer_pruner.plan import PrunePlan
 from tests.helpers.hub_records import arithmetic_records
+from tests.helpers.vllm_check import run_job
 
 pytestmark = pytest.mark.slow
 CONFIG = "smollm2-135m-instruct"
@@ -146,25 +144,7 @@ def test_vllm_in_engine_candidate_equals_an_engine_on_the_pruned_checkpoint(
         "max_tokens": 8,
         "max_model_len": 256,
     }
-    job_path, result_path = tmp_path / "job.json", tmp_path / "result.json"
-    job_path.write_text(json.dumps(job))
-    env = {
-        **os.environ,
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    helper = REPO_ROOT / "tests" / "helpers" / "vllm_check.py"
-    process = subprocess.run(
-        [sys.executable, str(helper), str(job_path), str(result_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert process.returncode == 0, process.stderr[-4000:]
-    result = json.loads(result_path.read_text())
+    result = run_job(job, tmp_path)
     assert result["num_layers"] == 30
     for candidate, checkpoint in zip(result["in_engine"], result["pruned_checkpoint"]):
         assert candidate["tokens"] == checkpoint["tokens"]
@@ -180,7 +160,7 @@ def test_degeneration_and_the_probe_run_on_the_real_model_and_the_pruned_one(
     probes = {}
     for name, model in {"base": real_model, "pruned": pruned_model}.items():
         out = tmp_path / "probe" / name
-        args = ["--model", str(model), "--data", str(data), "--n_items", "40", "--ablate_layers", "0,15"]
+        args = ["--model", str(model), "--data", str(data), "--n_items", "24", "--ablate_layers", "0,15"]
         assert arithmetic_probe.main([*args, "--output_dir", str(out)]) == 0
         probes[name] = json.loads((out / arithmetic_probe.RESULT_NAME).read_text())
         assert 0.0 <= probes[name]["baseline"]["accuracy"] <= 1.0
@@ -195,9 +175,9 @@ def test_degeneration_and_the_probe_run_on_the_real_model_and_the_pruned_one(
     items = {}
     for name, model in {"base": real_model, "pruned": pruned_model}.items():
         out = tmp_path / "eval" / name
-        args = ["--model", str(model), "--model_config", CONFIG, "--tasks", "gsm8k", "--limit", "4"]
-        args += ["--data", f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}", "--max_new_tokens", "96"]
-        assert generative.main([*args, "--batch_size", "4", "--backend", "hf", "--output_dir", str(out)]) == 0
+        args = ["--model", str(model), "--model_config", CONFIG, "--tasks", "gsm8k", "--limit", "3"]
+        args += ["--data", f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}", "--max_new_tokens", "48"]
+        assert generative.main([*args, "--batch_size", "3", "--backend", "hf", "--output_dir", str(out)]) == 0
         items[name] = str(out / "gsm8k.jsonl")
     output = tmp_path / "degeneration.json"
     command = ["--items", items["pruned"], "--baseline", items["base"], "--output", str(output)]

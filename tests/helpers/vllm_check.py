@@ -70,6 +70,32 @@ def run_backend(job: dict) -> dict:
     return {"answers": answers}
 
 
+def run_job(job: dict, workdir: Path) -> dict:
+    """Run ``job`` through this script in a process of its own (vLLM's CPU build, a small KV cache); the
+    result, or an assertion error carrying the end of the process's stderr."""
+    import os
+    import subprocess
+
+    env = {
+        **os.environ,
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    job_path, result_path = Path(workdir) / "job.json", Path(workdir) / "result.json"
+    job_path.write_text(json.dumps(job))
+    process = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), str(job_path), str(result_path)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert process.returncode == 0, process.stderr[-4000:]
+    return json.loads(result_path.read_text())
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     job = json.loads(Path(sys.argv[1]).read_text())
