@@ -1,4 +1,4 @@
-"""The paper's four findings, tested on one model's results with bootstrap 95% intervals over items.
+"""The paper's findings, tested on one model's results with bootstrap 95% intervals over items.
 
     python -m analysis.findings --results outputs/toy/toy-llama --experiments configs/experiments/toy.yaml
 
@@ -9,6 +9,13 @@
 3. SGR recovers part of the pruning loss (``table_2``): generative mean retention after SGR - before.
 4. The arithmetic probe drops when layers go (``figure_7``, the pruned models): unpruned probe accuracy -
    pruned probe accuracy, paired by item.
+5. Pruned models' answers degenerate (``table_1``, the pruned models; Figure 2's measure): rep-4 of each
+   answer (percent, answers of at least 4 words) minus the unpruned model's answer to the same item,
+   averaged over the generative tasks and models.
+6. Removing one layer alone drops the arithmetic probe (Figure 3's critical layer): the layer is chosen on
+   the probe's even-numbered items (the largest accuracy drop of ``probe/base``'s ablations) and its drop
+   measured on the odd-numbered ones, paired by item, so choosing the largest of many drops does not
+   inflate it.
 
 A finding holds when its interval excludes zero on the side the paper claims; one whose runs are missing is
 reported with ``holds: null``. Nothing is tuned: what the results say is printed, whichever way it goes.
@@ -29,14 +36,17 @@ from eval.bootstrap import item_scores, paired_ratio, percentile_interval
 from eval.retention import CLASSIFICATION_TASKS, GENERATIVE_TASKS
 from infra.config import parse_cli, run_cli
 from infra.experiments import DEFAULT_EXPERIMENTS, Experiments, Recovery, load_experiments, run_name
-from infra.files import atomic_write_json, read_json
+from infra.files import atomic_write_json, load_jsonl, read_json
 
 FINDINGS = (
     "generative retention is below classification retention after pruning",
     "SGR recovers more than fine-tuning on the dataset's own responses",
     "SGR recovers part of the pruning loss",
     "the arithmetic probe drops when layers are removed",
+    "pruned models' answers degenerate (rep-4 rises)",
+    "removing one layer alone drops the arithmetic probe (a critical layer)",
 )
+DEGENERATION_MEASURE = "rep_4"
 
 
 def _mean_retention(
@@ -132,7 +142,63 @@ def findings(results: str | Path, experiments: Experiments, seed: int = 0) -> li
             b = {str(i): float(h) for i, h in enumerate(hits)}
             parts.append(paired_ratio(ones, a, b, rng))
     out.append(_result(3, parts, "unpruned - pruned arithmetic-probe accuracy, paired by item, figure_7"))
+    out.append(_degeneration(layout, experiments, rng))
+    out.append(_critical_layer(layout, rng))
     return out
+
+
+def _response_measure(directory: Path, task: str) -> dict[str, float]:
+    """``{item id: rep-4 in percent}`` of a run's answers to ``task`` (answers too short for it left out)."""
+    from analysis.degeneration import response_metrics
+
+    path = directory / f"{task}.jsonl"
+    if not path.is_file():
+        return {}
+    values = {}
+    for record in load_jsonl(path):
+        value = response_metrics(record.get("response") or "")[DEGENERATION_MEASURE]
+        if value is not None:
+            values[str(record["id"])] = 100.0 * value
+    return values
+
+
+def _degeneration(layout: ResultsLayout, experiments: Experiments, rng) -> dict[str, Any]:
+    parts = []
+    base = {task: _response_measure(layout.base_eval, task) for task in GENERATIVE_TASKS}
+    for run, directory in layout.grid_runs(experiments.grid("table_1").run_names(experiments.recipe)).items():
+        if run.recovery is not None:
+            continue
+        for task, base_values in base.items():
+            pruned = _response_measure(directory / "eval", task)
+            shared = set(base_values) & set(pruned)
+            if len(shared) < 2:
+                continue
+            ones = dict.fromkeys(shared, 1.0)
+            parts.append(paired_ratio(ones, pruned, base_values, rng))
+    evidence = "pruned - unpruned rep-4 (percent) of the answer to each item, table_1's pruned models"
+    return _result(4, parts, evidence)
+
+
+def _critical_layer(layout: ResultsLayout, rng) -> dict[str, Any]:
+    path = layout.probe("base")
+    report = read_json(path) if path.is_file() else {}
+    base_hits = report.get("baseline", {}).get("hits")
+    layers = [entry for entry in report.get("layers", []) if entry.get("hits") is not None]
+    evidence = "probe/base: accuracy without - with the layer, chosen on even items, measured on odd items"
+    if not base_hits or not layers or len(base_hits) < 4:
+        return _result(5, [], evidence)
+
+    def accuracy(hits: list[int], parity: int) -> float:
+        chosen = hits[parity::2]
+        return sum(chosen) / len(chosen)
+
+    chosen = max(layers, key=lambda e: (accuracy(base_hits, 0) - accuracy(e["hits"], 0), -e["layer"]))
+    held_out = {str(i): float(h) for i, h in enumerate(base_hits) if i % 2 == 1}
+    ablated = {str(i): float(h) for i, h in enumerate(chosen["hits"]) if i % 2 == 1}
+    part = paired_ratio(dict.fromkeys(held_out, 1.0), held_out, ablated, rng)
+    result = _result(5, [part], f"{evidence} (layer {chosen['layer']})")
+    result["layer"] = chosen["layer"]
+    return result
 
 
 def report(items: list[dict[str, Any]]) -> str:

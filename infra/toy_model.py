@@ -38,6 +38,7 @@ from infra.toy_tasks import (
     dataset_answer,
     model_answer,
     task_records,
+    write_choice_task,
     write_task_data,
 )
 
@@ -206,18 +207,26 @@ def build_toy_model(args: ToyModelArgs) -> Path:
     return output_dir
 
 
-def write_toy_data(data_dir: Path, model_dir: Path) -> None:
-    """The toy tasks' items, the classification items rendered with the model's chat template, and the
-    instruction set; they do not depend on the model's seed, so every toy model shares them."""
+def write_toy_data(
+    data_dir: Path, model_dir: Path, model_config: str = TOY_MODEL_CONFIG, task_dir: Path | None = None
+) -> None:
+    """The toy tasks' items (into ``task_dir``, default ``data_dir``), and into ``data_dir`` the
+    classification items rendered with the model's chat template and the instruction set in its prompts;
+    they do not depend on the model's seed, so every toy model shares them."""
     import transformers
 
     from infra.model_spec import load_model_spec
     from infra.prompts import render_prompt
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
-    spec = load_model_spec(TOY_MODEL_CONFIG)
-    write_task_data(data_dir, render=lambda item: render_prompt(tokenizer, spec, "toy_copy", item))
-    write_instructions(data_dir / "toy_instructions.jsonl", INSTRUCTIONS, seed=0)
+    spec = load_model_spec(model_config)
+    render = lambda item: render_prompt(tokenizer, spec, "toy_copy", item)  # noqa: E731
+    if task_dir is None or Path(task_dir) == Path(data_dir):
+        write_task_data(data_dir, render=render)
+    else:
+        write_task_data(task_dir)
+        write_choice_task(Path(data_dir), render, count=200, seed=1)
+    write_instructions(data_dir / "toy_instructions.jsonl", INSTRUCTIONS, seed=0, model_config=model_config)
 
 
 def train_toy_model(args: ToyModelArgs, output_dir: Path) -> None:
@@ -297,12 +306,12 @@ def train_toy_model(args: ToyModelArgs, output_dir: Path) -> None:
     print(f"[toy] trained {args.num_layers}-layer model, final loss {final_loss:.3f} -> {output_dir}")
 
 
-def write_instructions(path: Path, count: int, seed: int) -> Path:
+def write_instructions(path: Path, count: int, seed: int, model_config: str = TOY_MODEL_CONFIG) -> Path:
     """Prompts for recovery fine-tuning in Alpaca schema, answered in a dataset style unlike the model's."""
     from infra.model_spec import load_model_spec
     from infra.prompts import fill
 
-    spec = load_model_spec(TOY_MODEL_CONFIG)
+    spec = load_model_spec(model_config)
     rng = random.Random(seed + 7)
     per_task = {task: task_records(task, count, seed + 200) for task in TOY_TASKS}
     rows = []

@@ -80,6 +80,23 @@ def brackets_problem(rng: random.Random) -> tuple[str, str, Any]:
             return expression[:-tail], expression[-tail:], eval(expression)  # noqa: S307
 
 
+def arithmetic_1dc_records(count: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """Items in the schema and form of the hub's ``EleutherAI/arithmetic`` config ``arithmetic_1dc`` (GPT-3's
+    single-digit three-operation problems, the arithmetic probe's default data): ``{"context": "\\n\\nQ: What
+    is (9 + 8) * 2?\\n\\nA:", "completion": " 34"}``, from a seeded generator (the upstream file carries no
+    license to ship it, and offline runs cannot reach the hub)."""
+    rng = random.Random(seed)
+    records = []
+    for _ in range(count):
+        a, b, c = (rng.randrange(10) for _ in range(3))
+        first, second = rng.choice("+-*"), rng.choice("+-*")
+        value = eval(f"({a} {first} {b}) {second} {c}")  # noqa: S307 - digits and operators made here
+        records.append(
+            {"context": f"\n\nQ: What is ({a} {first} {b}) {second} {c}?\n\nA:", "completion": f" {value}"}
+        )
+    return records
+
+
 def copy_problem(rng: random.Random) -> tuple[str, str]:
     sentences = [
         " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 5))).capitalize() + "."

@@ -13,13 +13,14 @@
 #   sbatch --array=1-31 scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # the same array by hand; then
 #   run it once more without an array to collect and draw.
 #   PLAN=1 bash scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # print the stage commands only
-# Variables: N_ITEMS [registry: 100] items per task per layer, and scripts/lib.sh's.
+# Variables: N_ITEMS [registry: 100] items per task per layer, SWEEP_LAYERS [1..L-1] the layers removed (a
+# comma list), and scripts/lib.sh's.
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 source scripts/lib.sh
 init_study "${1:-${MODEL_CONFIG:-}}"
 
-layers="$(seq -s, 1 $((NUM_LAYERS - 1)))"
+layers="${SWEEP_LAYERS:-$(seq -s, 1 $((NUM_LAYERS - 1)))}"
 [ -n "${SLURM_ARRAY_TASK_ID:-}" ] && layers="$SLURM_ARRAY_TASK_ID"
 if dir_pending "$RESULTS/sweep"; then
   stage python -m layer_pruner.sweep --model "$MODEL" --model_config "$MODEL_CONFIG" \

@@ -27,7 +27,8 @@
 #                            (datasets.<name>.steps_as_run: Alpaca 5823, one epoch)
 #   SGR_CONTEXT [8192, self_generate.generate's]   prompt + response of self-generation
 #   PRUNE_DTYPE [the model config's dtype]   dtype of block influence, the search, the sweep, the BI profile and the probe
-#   PROBE_ITEMS [200];  PROBE_DATA [EleutherAI/arithmetic, config arithmetic_1dc; or a local JSONL]
+#   PROBE_ITEMS [200];  PROBE_DATA [EleutherAI/arithmetic, config arithmetic_1dc; or a local JSONL];
+#   PROBE_SEED [42] the probe's item sample
 
 EXPERIMENTS="${EXPERIMENTS:-configs/experiments/paper.yaml}"
 
@@ -308,7 +309,7 @@ run_probe() {
   [ -n "${3:-}" ] && adapter_flags=(--adapter "$3")
   dir_pending "$target" || return 0
   stage python -m analysis.arithmetic_probe --model "$2" "${adapter_flags[@]}" --output_dir "$target" \
-    --n_items "${PROBE_ITEMS:-200}" ${PROBE_DATA:+--data "$PROBE_DATA"} --ablate_layers "${4:-none}" \
+    --n_items "${PROBE_ITEMS:-200}" ${PROBE_DATA:+--data "$PROBE_DATA"} ${PROBE_SEED:+--seed "$PROBE_SEED"} --ablate_layers "${4:-none}" \
     --dtype "$DTYPE"
 }
 

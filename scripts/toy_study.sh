@@ -9,22 +9,30 @@
 #   bash scripts/toy_study.sh
 #   SEED=1 bash scripts/toy_study.sh            # another toy model and study seed: outputs/toy-seed1
 #   TOY_SCALE=full bash scripts/toy_study.sh    # the whole paper grid (configs/experiments/toy_full.yaml)
+#   TWIN=real bash scripts/toy_study.sh         # the real-model twin: SmolLM2-135M-Instruct, pretrained, on
+#   the toy tasks (configs/experiments/real.yaml, scripts/real_env.sh), in outputs/real(-seed<SEED>)
+#   TWIN=real REAL_SCALE=ci bash scripts/toy_study.sh   # its reduced run (the test suite's)
 # Variables: SEED [0], TOY_SCALE [quick], OUT [outputs/toy, outputs/toy-seed<SEED>, ...-full], TOY_STEPS
 # [the toy model's default] training steps, ITEMS [100] items per task, N_ITEMS [20] items per task and
 # layer in the sweep, SFT_LIMIT [the grid's 300] fine-tuning examples, TRAIN_FLAGS (extra train.sft flags,
 # later ones win), MODEL_PATH [.cache/models/toy-llama(-seed<SEED>)]; METHODS, AMOUNTS, RECOVERIES, RECIPES,
 # SAMPLES narrow every grid; JOBS [2] scripts side by side (1: one after the other); the rest as in
-# scripts/lib.sh.
+# scripts/lib.sh. TWIN=real: SEED [0] the study's seed (sampling, fine-tuning, the probe's items; one model),
+# REAL_SCALE [full] (ci: fewer items, tokens and swept layers), OUT [outputs/real(-seed<SEED>)(-ci)].
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup_env.sh
 source scripts/lib.sh
-source scripts/toy_env.sh
-echo "[toy] toy model ready after $SECONDS s"
+case "${TWIN:-toy}" in
+  toy) source scripts/toy_env.sh; STUDY_MODEL=toy-llama ;;
+  real) source scripts/real_env.sh; STUDY_MODEL=smollm2-135m-instruct ;;
+  *) die "TWIN=${TWIN}: expected toy (the model trained here) or real (SmolLM2-135M-Instruct)" ;;
+esac
+echo "[toy] $STUDY_MODEL ready after $SECONDS s"
 
 step() {  # run one experiment script ([VAR=value ...] bash <script>), and say how long it took
   local started=$SECONDS
-  env BUILD=0 "$@" toy-llama
+  env BUILD=0 "$@" "$STUDY_MODEL"
   echo "[toy] $*: $((SECONDS - started)) s"
 }
 
@@ -43,8 +51,10 @@ side_by_side() {
 
 # What several scripts share is made first: the unpruned model's scores and its greedy mastery of the tasks
 # on one side, its responses (SGR data) and its arithmetic probe with every layer ablated in turn on the other.
+# The real model has no greedy run, and its probe over 30 layers is a side's work on its own.
 base_scores() {
   run_eval "$RESULTS/base" "$MODEL"
+  if [ "$STUDY_MODEL" != toy-llama ]; then self_generate toy; return 0; fi
   # The toy model's mastery of its tasks, at greedy decoding (the study itself samples at the paper's 0.9).
   if dir_pending "$RESULTS/toy_model_greedy"; then
     stage python -m eval.generative --model "$MODEL" --model_config "$MODEL_CONFIG" --tasks "$TASKS" \
@@ -53,28 +63,35 @@ base_scores() {
   fi
 }
 base_responses() {
-  self_generate toy
+  [ "$STUDY_MODEL" != toy-llama ] || self_generate toy
   run_probe base "$MODEL" "" all
 }
-init_study toy-llama
+init_study "$STUDY_MODEL"
 side_by_side base_scores base_responses
 echo "[toy] shared stages done after $SECONDS s"
 
 # Then the experiment scripts, side by side as well: each side runs every script for its share of the pruning
-# methods (SPLIT_METHODS), so no stage is in both; the sweep and the upper bound, which have no method of the
-# grids, go one to each side.
-method_scripts=(table1_pruning table2_recovery table4_lora table6_ratios figure14_sgr_vs_sft figure5_perplexity
-  figure7_arithmetic figure8_code figure12_full_ft)
-share() {  # share <methods> <script without methods>: one side's scripts
+# methods (SPLIT_METHODS), so no stage is in both; the scripts without a method of the grids (the sweep, the
+# upper bound) go one to each side. The real model's grid has only Tables 1-2 and Figure 7; its recovery runs
+# are on BI pruning, so the sweep goes to the other side.
+if [ "$STUDY_MODEL" = toy-llama ]; then
+  method_scripts=(table1_pruning table2_recovery table4_lora table6_ratios figure14_sgr_vs_sft figure5_perplexity
+    figure7_arithmetic figure8_code figure12_full_ft)
+  first_methods="bi" first_other=figures1-4_sweep second_methods="reverse angular iterative" second_other=upper_bound
+else
+  method_scripts=(table1_pruning table2_recovery figure7_arithmetic)
+  first_methods="bi" first_other="" second_methods="reverse angular iterative" second_other=figures1-4_sweep
+fi
+share() {  # share <methods> [script without methods]: one side's scripts
   local script
   for script in "${method_scripts[@]}"; do step SPLIT_METHODS="$1" bash "scripts/$script.sh"; done
-  step bash "scripts/$2.sh"
+  [ -z "${2:-}" ] || step bash "scripts/$2.sh"
 }
-first_share() { share "bi" figures1-4_sweep; }
-second_share() { share "reverse angular iterative" upper_bound; }
+first_share() { share "$first_methods" "$first_other"; }
+second_share() { share "$second_methods" "$second_other"; }
 side_by_side first_share second_share
 
-RESULTS="$OUT/toy-llama"
+RESULTS="$OUT/$STUDY_MODEL"
 # shellcheck disable=SC2046
 python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts" --experiments "$EXPERIMENTS" \
   $(narrow_flags)

@@ -101,6 +101,10 @@ def test_probe_equals_plain_transformers_with_the_layer_removed(arch, tiny_model
     tokenizer = load_tokenizer(str(tiny_models[arch]))
     items = probe_items(sample_records(arithmetic_records(), 24, 42))
     report = run_probe(model, tokenizer, items, [2, 5], batch_size=8)
+    # The few-shot prefix is run once per ablation and the items after it (right-padded, batched).
+    assert report["prefix_tokens_shared"] > 20
+    uncached = run_probe(model, tokenizer, items, [2, 5], batch_size=8, prefix=None)
+    assert uncached["prefix_tokens_shared"] == 0
 
     encoded = [encode_item(tokenizer, item) for item in items]
 
@@ -122,6 +126,9 @@ def test_probe_equals_plain_transformers_with_the_layer_removed(arch, tiny_model
         delta = sum(a[0] - b[0] for a, b in zip(ablated, base)) / len(base)
         assert entry["delta_logprob"] == pytest.approx(delta, abs=1e-5)
         assert entry["accuracy"] == sum(hit for _, hit in ablated) / len(ablated)
+        assert entry["hits"] == [int(hit) for _, hit in ablated]
+    for cached, whole in zip(report["layers"], uncached["layers"]):
+        assert cached["delta_logprob"] == pytest.approx(whole["delta_logprob"], abs=1e-5)
     assert any(abs(e["delta_logprob"]) > 1e-3 for e in report["layers"])  # ablation changes something
 
 

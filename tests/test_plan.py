@@ -18,7 +18,16 @@ from infra.paths import REPO_ROOT
 SCRIPTS = sorted(
     p.name
     for p in (REPO_ROOT / "scripts").glob("*.sh")
-    if p.name not in {"lib.sh", "lock_env.sh", "run_tests.sh", "setup_env.sh", "toy_env.sh", "toy_study.sh"}
+    if p.name
+    not in {
+        "lib.sh",
+        "lock_env.sh",
+        "run_tests.sh",
+        "setup_env.sh",
+        "toy_env.sh",
+        "real_env.sh",
+        "toy_study.sh",
+    }
 )
 
 

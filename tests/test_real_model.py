@@ -5,23 +5,23 @@ Each stage is checked against an independent computation, as a user's real model
 from __future__ import annotations
 
 import json
-import math
 import os
+import subprocess
 
 import pytest
 import torch
 
-from analysis import arithmetic_probe, degeneration
+from analysis import arithmetic_probe
 from eval import generative
 from infra.generation import HFBackend, cut_at_stop
 from infra.model_spec import load_model_spec
 from infra.modeling import decoder_layers, load_model, load_tokenizer
+from infra.paths import REPO_ROOT
 from infra.prompts import render_prompt
 from infra.task_registry import registry
 from layer_pruner.inmemory import drop_layers
 from layer_pruner.materialize import materialize
 from layer_pruner.plan import PrunePlan
-from tests.helpers.hub_records import arithmetic_records
 from tests.helpers.vllm_check import run_job
 
 pytestmark = pytest.mark.slow
@@ -152,39 +152,45 @@ def test_vllm_in_engine_candidate_equals_an_engine_on_the_pruned_checkpoint(
     assert result["full_after"] == result["full_before"]
 
 
-def test_degeneration_and_the_probe_run_on_the_real_model_and_the_pruned_one(
-    real_model, pruned_model, real_data, tmp_path
-):
-    data = tmp_path / "arithmetic.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in arithmetic_records(200)))
-    probes = {}
-    for name, model in {"base": real_model, "pruned": pruned_model}.items():
-        out = tmp_path / "probe" / name
-        args = ["--model", str(model), "--data", str(data), "--n_items", "24", "--ablate_layers", "0,15"]
-        assert arithmetic_probe.main([*args, "--output_dir", str(out)]) == 0
-        probes[name] = json.loads((out / arithmetic_probe.RESULT_NAME).read_text())
-        assert 0.0 <= probes[name]["baseline"]["accuracy"] <= 1.0
-        assert math.isfinite(probes[name]["baseline"]["mean_logprob"])
-        assert [entry["layer"] for entry in probes[name]["layers"]] == [0, 15]
-    assert probes["base"]["baseline"]["hits"] != probes["pruned"]["baseline"]["hits"] or (
-        probes["base"]["baseline"]["mean_logprob"] != probes["pruned"]["baseline"]["mean_logprob"]
+def test_reduced_real_model_study_runs_every_stage(real_model, tmp_path):
+    """``TWIN=real REAL_SCALE=ci bash scripts/toy_study.sh``: the real-model twin through the artifact scripts
+    at reduced scale (8 items, 24 tokens, 3 swept layers): each one-shot method at two amounts, SGR and
+    dataset-response LoRA, classification, the probe over every layer, degeneration and the findings."""
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "TWIN": "real",
+        "REAL_SCALE": "ci",
+        "OUT": str(out),
+        "LPR_CACHE": str(tmp_path / "cache"),
+    }
+    result = subprocess.run(
+        ["bash", "scripts/toy_study.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200
     )
-    removing_layer_0 = probes["base"]["layers"][0]["delta_logprob"]
-    assert removing_layer_0 < 0  # the first block matters for the answer digit
-
-    items = {}
-    for name, model in {"base": real_model, "pruned": pruned_model}.items():
-        out = tmp_path / "eval" / name
-        args = ["--model", str(model), "--model_config", CONFIG, "--tasks", "gsm8k", "--limit", "3"]
-        args += ["--data", f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}", "--max_new_tokens", "48"]
-        assert generative.main([*args, "--batch_size", "3", "--backend", "hf", "--output_dir", str(out)]) == 0
-        items[name] = str(out / "gsm8k.jsonl")
-    output = tmp_path / "degeneration.json"
-    command = ["--items", items["pruned"], "--baseline", items["base"], "--output", str(output)]
-    assert degeneration.main(command) == 0
-    report = json.loads(output.read_text())
-    assert report["baseline"]["length"] > 0 and "gsm8k.jsonl" in report["files"]
-    change = report["files"]["gsm8k.jsonl"]["change"]
-    assert change["length"] == pytest.approx(
-        report["files"]["gsm8k.jsonl"]["length"] - report["baseline"]["length"]
-    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = out / CONFIG
+    for method in ("reverse", "bi", "angular"):
+        for amount, removed in (("10pct", 3), ("25pct", 8)):
+            run = results / "pruned" / f"{method}-{amount}"
+            plan = json.loads((run / "model" / "plan.json").read_text())
+            assert plan["method"] == method and len(plan["removed_layers"]) == removed
+            assert (run / "eval" / "toy_copy.jsonl").is_file()
+            assert (run / "eval" / "classification" / "toy_choice.jsonl").is_file()
+    for recovery in ("sft-toy", "sgr-toy"):
+        run = results / "recovered" / f"bi-25pct-{recovery}"
+        assert (run / "train" / "adapter" / "adapter_config.json").is_file(), run
+        assert (run / "eval" / "toy_arithmetic.json").is_file(), run
+    assert (results / "probe" / "bi-25pct-sgr-toy" / arithmetic_probe.RESULT_NAME).is_file()
+    assert len(list((results / "sweep").glob("layer_*.json"))) == 3
+    probe = json.loads((results / "probe" / "base" / arithmetic_probe.RESULT_NAME).read_text())
+    assert [entry["layer"] for entry in probe["layers"]] == list(range(30))
+    assert probe["prefix_tokens_shared"] > 0 and all(len(e["hits"]) == 16 for e in probe["layers"])
+    assert probe["layers"][0]["delta_logprob"] < 0  # the first block matters for the answer digit
+    report = json.loads((results / "artifacts" / "artifacts.json").read_text())
+    assert {"table_1", "table_2", "figure_1", "figure_2", "figure_3", "figure_4", "findings"} <= set(
+        report["built"]
+    ), report["missing"]
+    findings = json.loads((results / "artifacts" / "findings.json").read_text())
+    assert len(findings) == 6 and all(f["holds"] is None or isinstance(f["holds"], bool) for f in findings)
+    assert findings[4]["n_comparisons"] > 0 and findings[5]["layer"] in range(30)
+    assert "[toy] done" in result.stdout and "rep-4" in result.stdout  # the findings printed as they came out

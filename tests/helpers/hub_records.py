@@ -175,18 +175,8 @@ def mbppplus_records(real_data: Path, limit: int | None = None) -> list[dict[str
 
 
 def arithmetic_records(n: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
-    """Items in the schema of the hub's ``EleutherAI/arithmetic`` config ``arithmetic_1dc`` (GPT-3's
-    single-digit three-operation problems): ``{"context": "\\n\\nQ: What is (9 + 8) * 2?\\n\\nA:",
-    "completion": " 34"}``, made with a seeded generator (the upstream file carries no license to ship it)."""
-    import random
+    """Items in the schema of the hub's ``EleutherAI/arithmetic`` config ``arithmetic_1dc``
+    (:func:`infra.toy_tasks.arithmetic_1dc_records`, which the real-model study writes as its probe data)."""
+    from infra.toy_tasks import arithmetic_1dc_records
 
-    rng = random.Random(seed)
-    records = []
-    for _ in range(n):
-        a, b, c = (rng.randrange(10) for _ in range(3))
-        first, second = rng.choice("+-*"), rng.choice("+-*")
-        value = eval(f"({a} {first} {b}) {second} {c}")  # noqa: S307 - digits and operators made here
-        records.append(
-            {"context": f"\n\nQ: What is ({a} {first} {b}) {second} {c}?\n\nA:", "completion": f" {value}"}
-        )
-    return records
+    return arithmetic_1dc_records(n, seed)
