@@ -25,7 +25,7 @@ from analysis import figures, tables
 from analysis.findings import write_findings
 from analysis.tables import MissingInputs
 from infra.config import ConfigError, parse_cli, report_error
-from infra.experiments import DEFAULT_EXPERIMENTS, load_experiments
+from infra.experiments import DEFAULT_EXPERIMENTS, UnknownArtifact, load_experiments
 from infra.files import OutputBusyError, atomic_write_json, output_lock
 
 ARTIFACTS: dict[str, tuple[str, Callable]] = {  # name -> (title, function(results, output, experiments))
@@ -120,6 +120,9 @@ def build(
             paths = function(results, output_dir / name, grid)
         except MissingInputs as missing:
             report["missing"][name] = f"missing input: {missing}"
+            continue
+        except UnknownArtifact:
+            report["missing"][name] = f"not in the grid {grid.path}"
             continue
         report["built"][name] = [str(p) for p in paths]
     atomic_write_json(output_dir / "artifacts.json", report)

@@ -36,6 +36,10 @@ AMOUNT = re.compile(r"^\d+(pct|layers)$")
 RECOVERY = re.compile(r"^(none|(sft|sgr)-[a-z0-9_]+)$")
 
 
+class UnknownArtifact(ConfigError):
+    """An artifact the grid has no runs for (a reduced grid, e.g. configs/experiments/real.yaml)."""
+
+
 @dataclass(frozen=True)
 class Recovery:
     kind: str | None  # None: the pruned model itself; "sft": the dataset's responses; "sgr": self-generated
@@ -106,7 +110,9 @@ class Experiments:
 
     def grid(self, artifact: str) -> Grid:
         if artifact not in self.artifacts:
-            raise ConfigError(f"{self.path}: no artifact {artifact!r} (known: {', '.join(self.artifacts)})")
+            raise UnknownArtifact(
+                f"{self.path}: no artifact {artifact!r} (known: {', '.join(self.artifacts)})"
+            )
         return self.artifacts[artifact]
 
     def narrowed(self, **overrides: list[str]) -> Experiments:

@@ -72,15 +72,16 @@ echo "[toy] shared stages done after $SECONDS s"
 
 # Then the experiment scripts, side by side as well: each side runs every script for its share of the pruning
 # methods (SPLIT_METHODS), so no stage is in both; the scripts without a method of the grids (the sweep, the
-# upper bound) go one to each side. The real model's grid has only Tables 1-2 and Figure 7; its recovery runs
-# are on BI pruning, so the sweep goes to the other side.
+# upper bound) go one to each side. The real model's grid has only Tables 1-2 and Figure 7, its recovery runs
+# are on BI pruning, and its sweep is the longest script (about 10 minutes): BI and angular on one side,
+# reverse and the sweep on the other.
 if [ "$STUDY_MODEL" = toy-llama ]; then
   method_scripts=(table1_pruning table2_recovery table4_lora table6_ratios figure14_sgr_vs_sft figure5_perplexity
     figure7_arithmetic figure8_code figure12_full_ft)
   first_methods="bi" first_other=figures1-4_sweep second_methods="reverse angular iterative" second_other=upper_bound
 else
   method_scripts=(table1_pruning table2_recovery figure7_arithmetic)
-  first_methods="bi" first_other="" second_methods="reverse angular iterative" second_other=figures1-4_sweep
+  first_methods="bi angular" first_other="" second_methods="reverse iterative" second_other=figures1-4_sweep
 fi
 share() {  # share <methods> [script without methods]: one side's scripts
   local script
