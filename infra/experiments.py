@@ -4,8 +4,10 @@
     python -m infra.experiments get datasets.dolci.epochs --experiments configs/experiments/toy.yaml
     python -m infra.experiments get datasets.gsm8k.limit --optional   # empty when the key is absent
     python -m infra.experiments check configs/experiments/paper.yaml
+    python -m infra.experiments points table_4 --recipes lora   # name method amount recovery recipe, per run
 
-The shell scripts read their loops from here, and ``analysis.build_artifacts`` selects each table's rows
+The shell scripts read their runs from here (``points``: the grid as narrowed by METHODS, AMOUNTS,
+RECOVERIES, RECIPES, with the run names), and ``analysis.build_artifacts`` selects each table's rows
 from the same grid, so a paper default is written once. A run is named
 ``<method>-<amount>[-<recovery>-<dataset>[-<recipe>]]`` (the recipe only when it is not the default one);
 ``analysis/layout.py`` parses these names.
@@ -221,6 +223,25 @@ def load_experiments(path: str | Path | None = None) -> Experiments:
     )
 
 
+def grid_points(
+    experiments: Experiments,
+    artifact: str,
+    narrow: dict[str, list[str]] | None = None,
+    only_methods: list[str] | None = None,
+) -> list[tuple[str, str, str, str, str]]:
+    """Every run of an artifact's grid, narrowed as the scripts' variables say (the same narrowing
+    ``analysis.build_artifacts`` applies): ``(name, method, amount, recovery, recipe)`` in grid order.
+    ``only_methods``: this process's share of the methods (the toy study's two sides)."""
+    grid = experiments.narrowed(**(narrow or {})).grid(artifact)
+    points = []
+    for name, (method, amount, recovery, recipe) in grid.points(experiments.recipe).items():
+        if only_methods and method not in only_methods:
+            continue
+        text = "none" if recovery.kind is None else f"{recovery.kind}-{recovery.dataset}"
+        points.append((name, method, amount, text, recipe))
+    return points
+
+
 def _shell(value: Any) -> str:
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
@@ -231,19 +252,29 @@ def _shell(value: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m infra.experiments {get <dotted.key> [--optional]|check} [--experiments FILE]"
-    path = None
+    usage = (
+        "usage: python -m infra.experiments {get <dotted.key> [--optional]|check|points <artifact> "
+        "[--methods A,B] [--amounts ..] [--recoveries ..] [--recipes ..] [--only_methods ..]} [--experiments FILE]"
+    )
     optional = "--optional" in argv
     argv = [a for a in argv if a != "--optional"]
-    if "--experiments" in argv:
-        position = argv.index("--experiments")
-        if position + 1 >= len(argv):
-            print(usage, file=sys.stderr)
-            return 2
-        path = argv[position + 1]
-        del argv[position : position + 2]
+    values: dict[str, str] = {}
+    for key in ("experiments", "methods", "amounts", "recoveries", "recipes", "only_methods"):
+        if f"--{key}" in argv:
+            position = argv.index(f"--{key}")
+            if position + 1 >= len(argv):
+                print(usage, file=sys.stderr)
+                return 2
+            values[key] = argv[position + 1]
+            del argv[position : position + 2]
+    path = values.pop("experiments", None)
+    lists = {key: [v for v in value.replace(",", " ").split() if v] for key, value in values.items()}
     try:
-        if argv[:1] == ["get"] and len(argv) == 2:
+        if argv[:1] == ["points"] and len(argv) == 2:
+            only = lists.pop("only_methods", None)
+            for point in grid_points(load_experiments(path), argv[1], lists, only):
+                print(" ".join(point))
+        elif argv[:1] == ["get"] and len(argv) == 2:
             print(_shell(load_experiments(path).get(argv[1], optional)))
         elif argv[:1] == ["check"] and len(argv) <= 2:
             experiments = load_experiments(argv[1] if len(argv) == 2 else path)

@@ -14,15 +14,9 @@ set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 source scripts/lib.sh
 init_study "${1:-${MODEL_CONFIG:-}}"
-
 load_grid figure_7
+
 run_probe base "$MODEL" "" "${ABLATE:-all}"
-for method in $GRID_METHODS; do
-  for amount in $GRID_AMOUNTS; do
-    for recovery in $GRID_RECOVERIES; do
-      run_point "$method" "$amount" "$recovery"
-      run_probe "$POINT_NAME" "$POINT_MODEL" "$POINT_ADAPTER"
-    done
-  done
-done
+probe_point() { run_probe "$POINT_NAME" "$POINT_MODEL" "$POINT_ADAPTER"; }
+run_grid probe_point
 build figure_7

@@ -13,12 +13,8 @@ set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 source scripts/lib.sh
 init_study "${1:-${MODEL_CONFIG:-}}"
-
 load_grid figure_8
+
 run_eval "$RESULTS/base" "$MODEL"
-for method in $GRID_METHODS; do
-  for amount in $GRID_AMOUNTS; do
-    for recovery in $GRID_RECOVERIES; do run_point "$method" "$amount" "$recovery"; done
-  done
-done
+run_grid
 build figure_8

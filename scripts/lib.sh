@@ -18,10 +18,11 @@
 #                            CLS_FEWSHOT [5], CLS_DTYPE [auto])
 #   CAL_TASKS [gsm8k,humaneval,xsum], CAL_ITEMS [100]    the iterative search's and the sweep's tasks
 #   CALIBRATION [openai/gsm8k], N_CALIBRATION [100]      BI / angular calibration texts
-#   METHODS, AMOUNTS, RECOVERIES, RECIPES               an artifact's grid (default: $EXPERIMENTS)
+#   METHODS, AMOUNTS, RECOVERIES, RECIPES   narrow every artifact's grid (default: $EXPERIMENTS), as the
+#                            artifacts' build narrows it, so that a table reads the runs the script made
 #   <DATASET> (ALPACA, DOLCI, GSM8K, ...)   a fine-tuning dataset's hub id or local file [the grid's source]
 #   SFT_LIMIT [the dataset's limit]; SFT_MAX_LENGTH [8000]   examples sampled; longest example kept (tokens)
-#   RECIPE [qlora] fine-tuning recipe of runs whose grid names none; TRAIN_FLAGS [] extra train.sft flags;
+#   TRAIN_FLAGS [] extra train.sft flags;
 #   FULL_LAUNCH [python]     launcher of full fine-tuning, e.g. "accelerate launch --config_file ..."
 #   STEPS [paper]            paper: the dataset's epochs; as_run: stop at the step the original evaluated
 #                            (datasets.<name>.steps_as_run: Alpaca 5823, one epoch)
@@ -65,31 +66,45 @@ exp() {
   python -m infra.experiments get "$@" --experiments "$EXPERIMENTS" || exit 2
 }
 
-# grid <artifact> <key> <VARIABLE>: the variable when set, else the grid's value
-grid() {
-  if [ -n "${!3:-}" ]; then echo "${!3}"; else exp "artifacts.$1.$2"; fi
+# grid_points <artifact>: the runs of the artifact's grid, one "<name> <method> <amount> <recovery> <recipe>"
+# line each, in grid order (python -m infra.experiments points: one definition of the grid's runs and their
+# names for the scripts and the artifacts); narrowed by METHODS, AMOUNTS, RECOVERIES, RECIPES, and to
+# SPLIT_METHODS (this process's share of the methods, scripts/toy_study.sh).
+grid_points() {
+  # shellcheck disable=SC2046
+  python -m infra.experiments points "$1" --experiments "$EXPERIMENTS" $(narrow_flags) \
+    ${SPLIT_METHODS:+--only_methods "${SPLIT_METHODS// /,}"} || exit 2
 }
 
-# load_grid <artifact>: GRID_METHODS, GRID_AMOUNTS, GRID_RECOVERIES, GRID_RECIPES of the artifact's grid
-# (METHODS, AMOUNTS, RECOVERIES, RECIPES override them; SPLIT_METHODS keeps only the methods it names);
-# GRID_RECIPES is the default recipe when none is named.
-load_grid() {
-  GRID_METHODS="$(grid "$1" methods METHODS)"
-  if [ -n "${SPLIT_METHODS:-}" ]; then  # this process's share of the methods (scripts/toy_study.sh)
-    GRID_METHODS="$(for m in $GRID_METHODS; do case " $SPLIT_METHODS " in *" $m "*) echo "$m" ;; esac; done)"
-  fi
-  GRID_AMOUNTS="$(grid "$1" amounts AMOUNTS)"
-  GRID_RECOVERIES="$(grid "$1" recoveries RECOVERIES)"
-  GRID_RECIPES="${RECIPES:-$(exp "artifacts.$1.recipes" --optional)}"
-  GRID_RECIPES="${GRID_RECIPES:-${RECIPE:-$DEFAULT_RECIPE}}"
+# check_recoveries <recoveries...>: fail before any stage runs: every recovery well formed, every dataset
+# known, local files present.
+check_recoveries() {
   local recovery epochs=""
-  for recovery in $GRID_RECOVERIES; do  # fail before any stage runs: every dataset known, local files present
+  for recovery in "$@"; do
     [ "$recovery" = none ] && continue
     case "$recovery" in sft-*|sgr-*) ;; *) die "recovery $recovery: expected none, sft-<dataset> or sgr-<dataset>" ;; esac
     epochs="$(exp "datasets.${recovery#*-}.epochs")"
     require_datasets "${recovery#*-}"
   done
   : "$epochs"
+}
+
+# load_grid <artifact>: GRID_POINTS, the artifact's runs (grid_points), checked before any stage runs.
+load_grid() {
+  GRID_POINTS="$(grid_points "$1")" || exit 2
+  # shellcheck disable=SC2046
+  check_recoveries $(cut -d' ' -f4 <<< "$GRID_POINTS" | sort -u)
+}
+
+# run_grid [hook]: every run of GRID_POINTS (load_grid) through run_point; the hook (a function) runs after
+# each run, with POINT_NAME, POINT_MODEL and POINT_ADAPTER set.
+run_grid() {
+  local name method amount recovery recipe
+  while read -r name method amount recovery recipe <&3; do
+    [ -n "$name" ] || continue
+    run_point "$name" "$method" "$amount" "$recovery" "$recipe"
+    [ -z "${1:-}" ] || "$1"
+  done 3<<< "$GRID_POINTS"
 }
 
 require_model_config() {
@@ -160,7 +175,6 @@ init_study() {
   DTYPE="${PRUNE_DTYPE:-$(model_field "$MODEL_CONFIG" dtype)}"
   RESULTS="${OUT:-outputs}/$MODEL_CONFIG"
   TASKS="${TASKS:-gsm8k,humaneval,mbpp,xsum}"
-  DEFAULT_RECIPE="$(exp fine_tuning.recipe)"
   read -r -a TASK_DATA_FLAGS <<< "${TASK_DATA:-}"
   # SEED: the seed of sampling and fine-tuning (unset: each stage's paper default); GEN_BATCH: prompts per
   # generation batch on the HF backend (unset: each stage's default).
@@ -268,34 +282,25 @@ fine_tune() {
     ${global_batch:+--global_batch_size "$global_batch"} "${steps[@]}" "${SEED_FLAGS[@]}" ${TRAIN_FLAGS:-}
 }
 
-# run_name <method> <amount> <recovery> [recipe]: the results name of a grid point (infra/experiments.py)
-run_name() {
-  local name="$1-$2" recipe="${4:-${RECIPE:-$DEFAULT_RECIPE}}"
-  if [ "$3" != none ]; then
-    name="$name-$3"
-    [ "$recipe" != "$DEFAULT_RECIPE" ] && name="$name-$recipe"
-  fi
-  echo "$name"
-}
-
 # eval_trained <run dir> <pruned model> <recipe>: evaluate a fine-tuned run (adapter, or the full model)
 eval_trained() {
   if [ "$3" = full ]; then run_eval "$1" "$1/train/model"; else run_eval "$1" "$2" "$1/train/adapter"; fi
 }
 
-# run_point <method> <amount> <recovery> [recipe]: one grid point. recovery "none": prune and evaluate;
-# "<sft|sgr>-<dataset>": prune, fine-tune on the dataset's or the unpruned model's responses, evaluate.
-# Sets POINT_NAME, POINT_MODEL and POINT_ADAPTER (empty for a full model) for what follows.
+# run_point <name> <method> <amount> <recovery> <recipe>: one run of a grid (grid_points gives them).
+# recovery "none": prune and evaluate; "<sft|sgr>-<dataset>": prune, fine-tune with the recipe on the dataset's
+# or the unpruned model's responses, evaluate. Sets POINT_NAME, POINT_MODEL and POINT_ADAPTER (empty for a
+# full model) for what follows.
 run_point() {
-  local pruned="$RESULTS/pruned/$1-$2/model" recipe="${4:-${RECIPE:-$DEFAULT_RECIPE}}" run data kind dataset
-  POINT_NAME="$(run_name "$1" "$2" "$3" "$recipe")" POINT_MODEL="$pruned" POINT_ADAPTER=""
-  run_prune "$1" "$2"
-  if [ "$3" = none ]; then run_eval "$RESULTS/pruned/$1-$2" "$pruned"; return; fi
-  kind="${3%%-*}" dataset="${3#*-}"
+  local pruned="$RESULTS/pruned/$2-$3/model" recipe="$5" run data kind dataset
+  POINT_NAME="$1" POINT_MODEL="$pruned" POINT_ADAPTER=""
+  run_prune "$2" "$3"
+  if [ "$4" = none ]; then run_eval "$RESULTS/pruned/$2-$3" "$pruned"; return; fi
+  kind="${4%%-*}" dataset="${4#*-}"
   case "$kind" in
     sgr) self_generate "$dataset"; data="$RESULTS/data/$dataset.sgr.jsonl" ;;
     sft) prepare_data "$dataset"; data="$RESULTS/data/$dataset.prompts.jsonl" ;;
-    *) die "recovery $3: expected none, sft-<dataset> or sgr-<dataset>" ;;
+    *) die "recovery $4: expected none, sft-<dataset> or sgr-<dataset>" ;;
   esac
   run="$RESULTS/recovered/$POINT_NAME"
   fine_tune "$recipe" "$pruned" "$data" "$run/train" "$dataset"

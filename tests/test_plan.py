@@ -134,6 +134,55 @@ def test_table_4_and_figure_12_compare_recipes(tmp_path):
     assert any(flag(c, "--model").endswith("sgr-dolci-full/train/model") for c in evals)
 
 
+GRID_SCRIPTS = {
+    "table1_pruning.sh": "table_1",
+    "table2_recovery.sh": "table_2",
+    "table4_lora.sh": "table_4",
+    "table6_ratios.sh": "table_6",
+    "figure14_sgr_vs_sft.sh": "figure_14",
+    "figure5_perplexity.sh": "figure_5",
+    "figure7_arithmetic.sh": "figure_7",
+    "figure8_code.sh": "figure_8",
+    "figure12_full_ft.sh": "figure_12",
+}
+NARROWINGS = [
+    {},
+    {"RECIPES": "lora"},
+    {"METHODS": "bi", "AMOUNTS": "10pct"},
+    {"RECOVERIES": "none sgr-dolci", "RECIPES": "full"},
+]
+
+
+@pytest.mark.parametrize(
+    "narrowing", NARROWINGS, ids=lambda n: " ".join(f"{k}={v}" for k, v in n.items()) or "grid"
+)
+@pytest.mark.parametrize("script", GRID_SCRIPTS)
+def test_the_artifact_reads_the_runs_its_script_makes(script, narrowing, tmp_path):
+    """Every run a script evaluates is a run its artifact's build looks for, and no other, under every
+    narrowing (RECIPES=lora once made QLoRA-named runs that the lora-narrowed table never found)."""
+    commands = plan(script, "llama-3.1-8b-instruct", tmp_path, **narrowing)
+    made = {
+        str(Path(flag(c, "--output_dir")).parent.relative_to(tmp_path / "llama-3.1-8b-instruct"))
+        for c in stages(commands, "eval.generative")
+    } - {"base"}
+    (build,) = stages(commands, "analysis.build_artifacts")
+    narrow = {
+        key: flag(build, f"--{key}").split(",")
+        for key in ("methods", "amounts", "recoveries", "recipes")
+        if f"--{key}" in build
+    }
+    experiments = load_experiments(flag(build, "--experiments")).narrowed(**narrow)
+    grid = experiments.grid(GRID_SCRIPTS[script])
+    expected = {
+        ("pruned/" if recovery.kind is None else "recovered/") + name
+        for name, (_, _, recovery, _) in grid.points(experiments.recipe).items()
+    }
+    assert made == expected
+    if narrowing.get("RECIPES") == "lora":
+        trained = {flag(c, "--recipe") for c in stages(commands, "train.sft")}
+        assert trained <= {"lora"} and all(r.endswith("-lora") for r in made if r.startswith("recovered/"))
+
+
 def test_upper_bound_searches_on_gsm8k_and_trains_on_eight_answers(tmp_path):
     commands = plan("upper_bound.sh", "qwen2.5-7b-instruct", tmp_path)
     (prune,) = stages(commands, "layer_pruner.prune")
