@@ -165,7 +165,7 @@ def test_reduced_real_model_study_runs_every_stage(real_model, tmp_path):
         "LPR_CACHE": str(tmp_path / "cache"),
     }
     result = subprocess.run(
-        ["bash", "scripts/toy_study.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200
+        ["bash", "scripts/toy_study.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=2400
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = out / CONFIG
