@@ -67,6 +67,11 @@ def _mean_retention(
     return float(np.mean(estimates)), np.nanmean(np.stack(draws), axis=0)
 
 
+def _difference(a: dict[str, float], b: dict[str, float], rng) -> tuple[float, np.ndarray]:
+    """mean(a) - mean(b) over the items both have, and its bootstrap draws (items resampled jointly)."""
+    return paired_ratio(dict.fromkeys(set(a) & set(b), 1.0), a, b, rng)
+
+
 def _result(index: int, parts: list[tuple[float, np.ndarray]], evidence: str) -> dict[str, Any]:
     if not parts:
         return {
@@ -137,10 +142,9 @@ def findings(results: str | Path, experiments: Experiments, seed: int = 0) -> li
             hits = read_json(path)["baseline"].get("hits")
             if hits is None or len(hits) != len(base_hits):
                 continue
-            ones = {str(i): 1.0 for i in range(len(hits))}
             a = {str(i): float(h) for i, h in enumerate(base_hits)}
             b = {str(i): float(h) for i, h in enumerate(hits)}
-            parts.append(paired_ratio(ones, a, b, rng))
+            parts.append(_difference(a, b, rng))
     out.append(_result(3, parts, "unpruned - pruned arithmetic-probe accuracy, paired by item, figure_7"))
     out.append(_degeneration(layout, experiments, rng))
     out.append(_critical_layer(layout, rng))
@@ -170,11 +174,8 @@ def _degeneration(layout: ResultsLayout, experiments: Experiments, rng) -> dict[
             continue
         for task, base_values in base.items():
             pruned = _response_measure(directory / "eval", task)
-            shared = set(base_values) & set(pruned)
-            if len(shared) < 2:
-                continue
-            ones = dict.fromkeys(shared, 1.0)
-            parts.append(paired_ratio(ones, pruned, base_values, rng))
+            if len(set(base_values) & set(pruned)) >= 2:
+                parts.append(_difference(pruned, base_values, rng))
     evidence = "pruned - unpruned rep-4 (percent) of the answer to each item, table_1's pruned models"
     return _result(4, parts, evidence)
 
@@ -195,8 +196,7 @@ def _critical_layer(layout: ResultsLayout, rng) -> dict[str, Any]:
     chosen = max(layers, key=lambda e: (accuracy(base_hits, 0) - accuracy(e["hits"], 0), -e["layer"]))
     held_out = {str(i): float(h) for i, h in enumerate(base_hits) if i % 2 == 1}
     ablated = {str(i): float(h) for i, h in enumerate(chosen["hits"]) if i % 2 == 1}
-    part = paired_ratio(dict.fromkeys(held_out, 1.0), held_out, ablated, rng)
-    result = _result(5, [part], f"{evidence} (layer {chosen['layer']})")
+    result = _result(5, [_difference(held_out, ablated, rng)], f"{evidence} (layer {chosen['layer']})")
     result["layer"] = chosen["layer"]
     return result
 
