@@ -93,13 +93,34 @@ def generate_and_score(
     code_options: CodeOptions | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    seeds = [derive_seed(seed, item.id) for item in run.items]
-    completions = backend.generate(run.prompts, sampling, seeds)
-    generations = [completion[0].as_record() for completion in completions]
-    scores = score_responses(
-        run.task, run.items, [g["response"] for g in generations], code_options, progress=progress
-    )
-    return item_records(run, generations, scores)
+    return generate_and_score_tasks(backend, [run], sampling, seed, code_options, progress)[run.task]
+
+
+def generate_and_score_tasks(
+    backend: GenerationBackend,
+    runs: list[TaskRun],
+    sampling: SamplingConfig,
+    seed: int,
+    code_options: CodeOptions | None = None,
+    progress: bool = True,
+) -> dict[str, list[dict[str, Any]]]:
+    """Every task's prompts in one ``generate`` call (the search and the sweep score a few items of several
+    tasks per candidate: one call fills the batches that one call per task leaves half empty), then each
+    task's responses scored. A completion's sampling depends on (seed, item id), not on its batch, so the
+    records are those of one call per task up to the float effects of padding."""
+    prompts = [prompt for run in runs for prompt in run.prompts]
+    seeds = [derive_seed(seed, item.id) for run in runs for item in run.items]
+    completions = backend.generate(prompts, sampling, seeds)
+    results: dict[str, list[dict[str, Any]]] = {}
+    start = 0
+    for run in runs:
+        generations = [c[0].as_record() for c in completions[start : start + len(run.prompts)]]
+        start += len(run.prompts)
+        scores = score_responses(
+            run.task, run.items, [g["response"] for g in generations], code_options, progress=progress
+        )
+        results[run.task] = item_records(run, generations, scores)
+    return results
 
 
 def build_scorer(
@@ -147,12 +168,8 @@ def build_scorer(
             backend = HFBackend(
                 model, tokenizer, batch_size=batch_size, stop_tokens=spec.stop_tokens, progress=False
             )
-        results = {}
-        for task, items in task_items.items():
-            records = generate_and_score(
-                backend, prepare(spec, tokenizer, task, items), sampling, seed, code_options, progress=False
-            )
-            results[task] = {"score": summarize(task, records)["score"], "items": records}
-        return results
+        runs = [prepare(spec, tokenizer, task, items) for task, items in task_items.items()]
+        records = generate_and_score_tasks(backend, runs, sampling, seed, code_options, progress=False)
+        return {task: {"score": summarize(task, rs)["score"], "items": rs} for task, rs in records.items()}
 
     return scorer

@@ -461,3 +461,49 @@ def test_lm_eval_task_index_is_local_only_when_it_defines_every_task(tmp_path):
     # A built-in task asked for beside a local one: lm-eval's whole index, the local task included.
     mixed = classification.task_manager(["tiny_mc", "arc_easy"], str(tasks_dir))
     assert {"tiny_mc", "arc_easy", "hellaswag"} <= set(mixed.all_tasks)
+
+
+def test_the_scorer_generates_every_task_in_one_call_with_each_tasks_records(
+    tiny_models, tiny_specs, real_data
+):
+    """The search's and the sweep's scorer sends all tasks' prompts to one generate call; its records equal
+    those of one call per task (sampling seeded by item id), and each task is scored by its own scorer."""
+    from eval.scoring import build_scorer, generate_and_score, prepare, task_sampling
+    from infra.generation import HFBackend
+    from infra.modeling import load_model, load_tokenizer
+
+    class CountingBackend(HFBackend):
+        calls = 0
+
+        def generate(self, prompts, sampling, seeds=None):
+            CountingBackend.calls += 1
+            return super().generate(prompts, sampling, seeds)
+
+    path, spec = str(tiny_models["llama"]), tiny_specs["llama"]
+    data = [
+        f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}",
+        f"humaneval={real_data / 'humaneval' / 'HumanEval.jsonl.gz'}",
+    ]
+    scorer = build_scorer(
+        spec, ["gsm8k", "humaneval"], n_items=3, data=data, seed=5, max_new_tokens=6, batch_size=8
+    )
+    model, tokenizer = load_model(path, dtype="float32", device="cpu"), load_tokenizer(path)
+    combined = scorer(
+        CountingBackend(model, tokenizer, batch_size=8, stop_tokens=spec.stop_tokens, progress=False),
+        tokenizer,
+    )
+    assert CountingBackend.calls == 1 and list(combined) == ["gsm8k", "humaneval"]
+    sampling = task_sampling(spec, "search", max_new_tokens=6, temperature=0.9, top_p=1.0, top_k=50)
+    backend = HFBackend(model, tokenizer, batch_size=8, stop_tokens=spec.stop_tokens, progress=False)
+    for task, result in combined.items():
+        items = [
+            load_task(task, data=entry.split("=", 1)[1], use="search", max_items=3)
+            for entry in data
+            if entry.startswith(task)
+        ][0]
+        alone = generate_and_score(
+            backend, prepare(spec, tokenizer, task, items), sampling, 5, progress=False
+        )
+        strip = lambda records: [{k: v for k, v in r.items() if k != "latency_s"} for r in records]  # noqa: E731
+        assert strip(result["items"]) == strip(alone) and len(alone) == 3
+        assert ("outcome" in alone[0]) == (task == "humaneval")  # each task's own scorer
