@@ -9,7 +9,7 @@
 Which runs feed which artifact comes from the experiment grid (--experiments, default
 configs/experiments/paper.yaml), the same file the scripts read.
 
-The results tree is described in ``analysis/layout.py``. Writes the artifacts (PNG + PDF figures; Markdown,
+The results tree is described in ``infra/layout.py``. Writes the artifacts (PNG + PDF figures; Markdown,
 CSV and LaTeX tables) and ``artifacts.json`` (built files and missing inputs) into --output_dir. Exits
 non-zero only on a real error, not on missing inputs; ``--strict`` makes a missing input an error too.
 """
@@ -65,9 +65,7 @@ CROSS_MODEL = ("figure_7",)  # artifacts drawn over several models' results tree
 @dataclass
 class BuildArgs:
     output_dir: str
-    results: str | None = field(
-        default=None, metadata={"help": "one model's results tree (analysis/layout.py)"}
-    )
+    results: str | None = field(default=None, metadata={"help": "one model's results tree (infra/layout.py)"})
     cross_model: list[str] = field(
         default_factory=list, metadata={"help": "several models' results trees (Figure 7: their mean)"}
     )

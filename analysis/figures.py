@@ -1,4 +1,4 @@
-"""The paper's figures from result files (see ``analysis.layout`` for where each input lives).
+"""The paper's figures from result files (see ``infra.layout`` for where each input lives).
 
 One function per figure; each writes ``<stem>.png`` and ``<stem>.pdf`` sized for one paper column (3.4 in
 wide), with labelled axes, units and a legend, and returns the paths. A function whose inputs are missing
@@ -24,18 +24,18 @@ from analysis.code_errors import (  # noqa: E402
     records_of_files,
 )
 from analysis.degeneration import change, read_items, summarize  # noqa: E402
-from analysis.layout import (  # noqa: E402
-    METHOD_LABELS,
-    RECIPE_LABELS,
-    RECOVERY_LABELS,
-    ResultsLayout,
-    parse_run_name,
-)
 from analysis.tables import MissingInputs  # noqa: E402
 from eval.bootstrap import item_scores, retention_ci, score_ci  # noqa: E402
 from eval.retention import LABELS, load_scores, retention_rows  # noqa: E402
-from infra.experiments import Experiments  # noqa: E402
+from infra.experiments import (  # noqa: E402
+    METHOD_LABELS,
+    RECIPE_LABELS,
+    RECOVERY_LABELS,
+    Experiments,  # noqa: E402
+    parse_run_name,
+)
 from infra.files import load_jsonl, read_json  # noqa: E402
+from infra.layout import ResultsLayout  # noqa: E402
 from infra.task_registry import registry  # noqa: E402
 
 COLUMN_WIDTH_IN = 3.4

@@ -31,12 +31,19 @@ from typing import Any
 
 import numpy as np
 
-from analysis.layout import ResultsLayout, parse_run_name
 from eval.bootstrap import item_scores, paired_ratio, percentile_interval
 from eval.retention import CLASSIFICATION_TASKS, GENERATIVE_TASKS
 from infra.config import parse_cli, run_cli
-from infra.experiments import DEFAULT_EXPERIMENTS, Experiments, Recovery, load_experiments, run_name
+from infra.experiments import (
+    DEFAULT_EXPERIMENTS,
+    Experiments,
+    Recovery,
+    load_experiments,
+    parse_run_name,
+    run_name,
+)
 from infra.files import atomic_write_json, load_jsonl, read_json
+from infra.layout import ResultsLayout
 
 FINDINGS = (
     "generative retention is below classification retention after pruning",
@@ -230,7 +237,7 @@ def write_findings(results: str | Path, output: str | Path, experiments: Experim
 
 @dataclass
 class FindingsArgs:
-    results: str = field(metadata={"help": "one model's results tree (analysis/layout.py)"})
+    results: str = field(metadata={"help": "one model's results tree (infra/layout.py)"})
     experiments: str = str(DEFAULT_EXPERIMENTS)
     output: str = field(default="", metadata={"help": "default: <results>/artifacts/findings.json"})
     seed: int = 0

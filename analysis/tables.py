@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.layout import RECIPE_LABELS, ResultsLayout, RunName
 from eval.retention import caption, load_scores, render, retention_rows
-from infra.experiments import Experiments
+from infra.experiments import RECIPE_LABELS, Experiments, RunName
 from infra.files import atomic_write_text
+from infra.layout import ResultsLayout
 from infra.task_registry import registry
 
 METHOD_ORDER = ("reverse", "bi", "bi_shortgpt", "angular", "iterative", "layers")

@@ -9,8 +9,8 @@
 The shell scripts read their runs from here (``points``: the grid as narrowed by METHODS, AMOUNTS,
 RECOVERIES, RECIPES, with the run names), and ``analysis.build_artifacts`` selects each table's rows
 from the same grid, so a paper default is written once. A run is named
-``<method>-<amount>[-<recovery>-<dataset>[-<recipe>]]`` (the recipe only when it is not the default one);
-``analysis/layout.py`` parses these names.
+``<method>-<amount>[-<recovery>-<dataset>[-<recipe>]]`` (the recipe only when it is not the default one):
+``run_name`` writes it and ``parse_run_name`` reads it, here and nowhere else.
 """
 
 from __future__ import annotations
@@ -86,6 +86,60 @@ def run_name(method: str, amount: str, recovery: Recovery, recipe: str, default_
         if recipe != default_recipe:
             name += f"-{recipe}"
     return name
+
+
+# The run name parsed back (tables, figures, findings); a test checks it inverts run_name.
+RUN_NAME = re.compile(
+    r"^(?P<method>[a-z_]+)-(?P<amount>\d+(?:pct|layers))"
+    r"(?:-(?P<recovery>sft|sgr)-(?P<data>[a-z0-9_]+)(?:-(?P<recipe>[a-z0-9_]+))?)?$"
+)
+METHOD_LABELS = {
+    "reverse": "Reverse-order",
+    "bi": "Block influence",
+    "bi_shortgpt": "BI (ShortGPT)",
+    "angular": "Angular",
+    "iterative": "Iterative",
+    "layers": "Fixed layers",
+}
+RECOVERY_LABELS = {"sft": "SFT", "sgr": "SGR"}  # SFT: the dataset's own responses
+RECIPE_LABELS = {"qlora": "QLoRA", "lora": "LoRA", "full": "full FT"}
+
+
+@dataclass(frozen=True)
+class RunName:
+    name: str
+    method: str
+    amount: str
+    recovery: str | None = None
+    data: str | None = None
+    recipe: str | None = None  # None: the grid's default recipe
+
+    @property
+    def amount_value(self) -> float:
+        """Percent for ``25pct``; for ``2layers`` the layer count (plotted on a separate axis label)."""
+        return float(re.match(r"\d+", self.amount).group())
+
+    @property
+    def is_percent(self) -> bool:
+        return self.amount.endswith("pct")
+
+    @property
+    def label(self) -> str:
+        count = self.amount_value
+        amount = f"{count:g}%" if self.is_percent else f"{count:g} layer{'' if count == 1 else 's'}"
+        text = f"{METHOD_LABELS.get(self.method, self.method)} {amount}"
+        if self.recovery:
+            text += f" + {RECOVERY_LABELS[self.recovery]} ({self.data})"
+        if self.recipe:
+            text += f" [{RECIPE_LABELS.get(self.recipe, self.recipe)}]"
+        return text
+
+
+def parse_run_name(name: str) -> RunName | None:
+    match = RUN_NAME.match(name)
+    if match is None:
+        return None
+    return RunName(name=name, **match.groupdict())
 
 
 @dataclass(frozen=True)

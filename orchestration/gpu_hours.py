@@ -1,7 +1,7 @@
 """How many runs each paper artifact needs, and an estimate of its A100 hours, from the experiment grid.
 
-    python -m infra.gpu_hours --model_config llama-3.1-8b-instruct
-    python -m infra.gpu_hours --model_config qwen2.5-7b-instruct --throughput my_measured_throughput.yaml
+    python -m orchestration.gpu_hours --model_config llama-3.1-8b-instruct
+    python -m orchestration.gpu_hours --model_config qwen2.5-7b-instruct --throughput my_measured_throughput.yaml
 
 The run counts come from the grid (``configs/experiments/paper.yaml``), the same file the scripts read. The
 hours are tokens / throughput with the throughput and mean lengths of ``configs/experiments/a100_throughput.yaml``,

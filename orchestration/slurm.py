@@ -1,12 +1,12 @@
 """Run an experiment script on a SLURM cluster: its stages as jobs with dependencies, then a report.
 
     bash scripts/slurm/submit.sh scripts/table2_recovery.sh llama-3.1-8b-instruct
-    python -m infra.slurm --script scripts/figures1-4_sweep.sh --model_config llama-3.1-8b-instruct --wait
-    python -m infra.slurm --report outputs/llama-3.1-8b-instruct/slurm/submission-20261130-101500.json
+    python -m orchestration.slurm --script scripts/figures1-4_sweep.sh --model_config llama-3.1-8b-instruct --wait
+    python -m orchestration.slurm --report outputs/llama-3.1-8b-instruct/slurm/submission-20261130-101500.json
 
-The jobs come from the script itself: ``PLAN=1 bash <script> <model config>`` prints every stage command
-still to run (complete stages are skipped), so a resubmission after a failure submits only what is missing.
-Each command becomes one job, except
+The jobs come from the script's plan (:mod:`orchestration.plan`, the stages ``PLAN=1 bash <script> <model
+config>`` prints): every stage still to run (complete stages are skipped), so a resubmission after a failure
+submits only what is missing. Each stage becomes one job, except
 
 - the single-layer sweep: an array with one task per missing layer (``--layer $SLURM_ARRAY_TASK_ID``), then
   the collecting run (baseline, manifest);
@@ -38,7 +38,7 @@ import yaml
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_json, read_json
 from infra.paths import REPO_ROOT
-from infra.slurm_jobs import Job, array_spec, build_jobs, plan_commands
+from orchestration.slurm_jobs import Job, array_spec, build_jobs, script_stages
 
 # States after which a job or array task does nothing more (squeue/scontrol's JobState).
 FINAL_STATES = {
@@ -122,8 +122,8 @@ def submit(args: SubmitArgs) -> Path | None:
     assert args.script is not None and args.model_config is not None
     results = Path(os.environ.get("OUT", "outputs")) / args.model_config
     resources = load_resources(args.resources)
-    commands = plan_commands(args.script, args.model_config)
-    jobs = build_jobs(commands, args.model_config, results)
+    stages = script_stages(args.script, args.model_config)
+    jobs = build_jobs(stages, args.model_config, results)
     if not jobs:
         print(f"[slurm] {args.script} {args.model_config}: every stage is complete; nothing to submit")
         return None
@@ -166,7 +166,7 @@ def submit(args: SubmitArgs) -> Path | None:
     record = log_dir / f"submission-{datetime.now():%Y%m%d-%H%M%S}.json"
     atomic_write_json(record, {"script": args.script, "model_config": args.model_config, "jobs": records})
     print(f"[slurm] {len(records)} jobs submitted; record: {record}")
-    print(f"[slurm] follow: python -m infra.slurm --report {record} [--wait]")
+    print(f"[slurm] follow: python -m orchestration.slurm --report {record} [--wait]")
     return record
 
 
@@ -243,7 +243,7 @@ def report(record_path: Path, wait: bool = False, poll_seconds: float = 10.0) ->
     failed = any(p.split()[0] in FINAL_STATES | {"NEVER_RUN", "UNKNOWN"} for p in problems)
     if failed:
         print(
-            f"[slurm] after fixing the cause, resubmit: python -m infra.slurm --script {record['script']} "
+            f"[slurm] after fixing the cause, resubmit: python -m orchestration.slurm --script {record['script']} "
             f"--model_config {record['model_config']}  (only what is missing runs)"
         )
         return 1

@@ -13,11 +13,5 @@
 # are evaluated (the other tasks of a shared run are added when another script needs them).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-load_grid figure_12
-
-TASKS="${FIGURE12_TASKS:-$(exp artifacts.figure_12.tasks | tr ' ' ,)}" CLASSIFY=0
-run_eval "$RESULTS/base" "$MODEL"
-run_grid
-build figure_12
+# The stages: orchestration/plan.py (plan "figure12_full_ft"); PLAN=1 prints them.
+exec python -m orchestration.plan figure12_full_ft "${1:-${MODEL_CONFIG:-}}"

@@ -11,10 +11,5 @@
 # Grid: artifacts.figure_14 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-load_grid figure_14
-
-run_eval "$RESULTS/base" "$MODEL"
-run_grid
-build figure_14
+# The stages: orchestration/plan.py (plan "figure14_sgr_vs_sft"); PLAN=1 prints them.
+exec python -m orchestration.plan figure14_sgr_vs_sft "${1:-${MODEL_CONFIG:-}}"

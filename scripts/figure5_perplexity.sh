@@ -11,9 +11,5 @@
 # Grid: artifacts.figure_5 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-load_grid figure_5
-
-run_grid
-build figure_5
+# The stages: orchestration/plan.py (plan "figure5_perplexity"); PLAN=1 prints them.
+exec python -m orchestration.plan figure5_perplexity "${1:-${MODEL_CONFIG:-}}"

@@ -12,11 +12,5 @@
 # Grid: artifacts.figure_7 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); ABLATE [all].
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-load_grid figure_7
-
-run_probe base "$MODEL" "" "${ABLATE:-all}"
-probe_point() { run_probe "$POINT_NAME" "$POINT_MODEL" "$POINT_ADAPTER"; }
-run_grid probe_point
-build figure_7
+# The stages: orchestration/plan.py (plan "figure7_arithmetic"); PLAN=1 prints them.
+exec python -m orchestration.plan figure7_arithmetic "${1:-${MODEL_CONFIG:-}}"

@@ -11,10 +11,5 @@
 # Grid: artifacts.figure_8 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-load_grid figure_8
-
-run_eval "$RESULTS/base" "$MODEL"
-run_grid
-build figure_8
+# The stages: orchestration/plan.py (plan "figure8_code"); PLAN=1 prints them.
+exec python -m orchestration.plan figure8_code "${1:-${MODEL_CONFIG:-}}"

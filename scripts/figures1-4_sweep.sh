@@ -14,24 +14,8 @@
 #   run it once more without an array to collect and draw.
 #   PLAN=1 bash scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # print the stage commands only
 # Variables: N_ITEMS [registry: 100] items per task per layer, SWEEP_LAYERS [1..L-1] the layers removed (a
-# comma list), and scripts/lib.sh's.
+# comma list), and those of scripts/lib.sh.
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-
-layers="${SWEEP_LAYERS:-$(seq -s, 1 $((NUM_LAYERS - 1)))}"
-[ -n "${SLURM_ARRAY_TASK_ID:-}" ] && layers="$SLURM_ARRAY_TASK_ID"
-if dir_pending "$RESULTS/sweep"; then
-  stage python -m layer_pruner.sweep --model "$MODEL" --model_config "$MODEL_CONFIG" \
-    --output_dir "$RESULTS/sweep" --dtype "$DTYPE" --layers "$layers" --tasks "${CAL_TASKS:-gsm8k,humaneval,xsum}" \
-    ${N_ITEMS:+--n_items "$N_ITEMS"} --max_new_tokens "${MAX_NEW_TOKENS:-8192}" --backend "${BACKEND:-auto}" \
-    "${TASK_DATA_FLAGS[@]}"
-fi
-if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then exit 0; fi
-run_probe base "$MODEL" "" all
-if dir_pending "$RESULTS/bi_profile"; then
-  stage python -m analysis.bi_profile --model "$MODEL" --output_dir "$RESULTS/bi_profile" --dtype "$DTYPE" \
-    --calibration "${CALIBRATION:-openai/gsm8k}" --n_calibration "${N_CALIBRATION:-100}"
-fi
-build figure_1,figure_2,figure_3,figure_4,figure_bi_profile
+# The stages: orchestration/plan.py (plan "figures1-4_sweep"); PLAN=1 prints them.
+exec python -m orchestration.plan figures1-4_sweep "${1:-${MODEL_CONFIG:-}}"

@@ -35,8 +35,8 @@ export CALIBRATION="$DATA_DIR/../data/toy_arithmetic.jsonl" N_CALIBRATION=64 TOY
 # model's arithmetic answers run to the token limit, so it would cost the most and is probed instead).
 export CAL_TASKS=toy_brackets,toy_copy
 if [ "${REAL_SCALE:-full}" = ci ]; then
-  export ITEMS="${ITEMS:-8}" N_ITEMS="${N_ITEMS:-4}" MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-24}" SFT_LIMIT="${SFT_LIMIT:-24}"
-  export CLS_LIMIT="${CLS_LIMIT:-16}" PROBE_ITEMS="${PROBE_ITEMS:-16}" SWEEP_LAYERS="${SWEEP_LAYERS:-8,16,24}"
+  export ITEMS="${ITEMS:-8}" N_ITEMS="${N_ITEMS:-4}" MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-24}" SFT_LIMIT="${SFT_LIMIT:-16}"
+  export CLS_LIMIT="${CLS_LIMIT:-8}" PROBE_ITEMS="${PROBE_ITEMS:-16}" SWEEP_LAYERS="${SWEEP_LAYERS:-8,16,24}"
 else
   export ITEMS="${ITEMS:-30}" N_ITEMS="${N_ITEMS:-6}" MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-48}"
   export CLS_LIMIT="${CLS_LIMIT:-50}" PROBE_ITEMS="${PROBE_ITEMS:-80}"

@@ -9,13 +9,8 @@
 # Lu et al., 2024, that the paper's rows follow). The pruned models without recovery are extra rows.
 #   bash scripts/table1_pruning.sh llama-3.1-8b-instruct     # or: sbatch scripts/table1_pruning.sh <model config>
 #   PLAN=1 bash scripts/table1_pruning.sh llama-3.1-8b-instruct   # print the stage commands only
-# Grid: artifacts.table_1 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); scripts/lib.sh's variables.
+# Grid: artifacts.table_1 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); the variables of scripts/lib.sh.
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-load_grid table_1
-
-run_eval "$RESULTS/base" "$MODEL"
-run_grid
-build table_1
+# The stages: orchestration/plan.py (plan "table1_pruning"); PLAN=1 prints them.
+exec python -m orchestration.plan table1_pruning "${1:-${MODEL_CONFIG:-}}"

@@ -8,13 +8,8 @@
 # 1 epoch)} x {dataset responses (SFT), self-generated responses (SGR)}, QLoRA, then evaluation.
 #   bash scripts/table2_recovery.sh llama-3.1-8b-instruct
 #   PLAN=1 bash scripts/table2_recovery.sh llama-3.1-8b-instruct   # print the stage commands only
-# Grid: artifacts.table_2 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); scripts/lib.sh's variables.
+# Grid: artifacts.table_2 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); the variables of scripts/lib.sh.
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-load_grid table_2
-
-run_eval "$RESULTS/base" "$MODEL"
-run_grid
-build table_2
+# The stages: orchestration/plan.py (plan "table2_recovery"); PLAN=1 prints them.
+exec python -m orchestration.plan table2_recovery "${1:-${MODEL_CONFIG:-}}"

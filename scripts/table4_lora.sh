@@ -10,10 +10,5 @@
 # Grid: artifacts.table_4 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES, RECIPES override it).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-load_grid table_4
-
-run_eval "$RESULTS/base" "$MODEL"
-run_grid
-build table_4
+# The stages: orchestration/plan.py (plan "table4_lora"); PLAN=1 prints them.
+exec python -m orchestration.plan table4_lora "${1:-${MODEL_CONFIG:-}}"

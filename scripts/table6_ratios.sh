@@ -8,13 +8,8 @@
 # fine-tuning on Dolci; the pruned models without recovery are extra rows.
 #   bash scripts/table6_ratios.sh llama-3.1-8b-instruct
 #   PLAN=1 bash scripts/table6_ratios.sh llama-3.1-8b-instruct   # print the stage commands only
-# Grid: artifacts.table_6 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); scripts/lib.sh's variables.
+# Grid: artifacts.table_6 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); the variables of scripts/lib.sh.
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-load_grid table_6
-
-run_eval "$RESULTS/base" "$MODEL"
-run_grid
-build table_6,figure_6
+# The stages: orchestration/plan.py (plan "table6_ratios"); PLAN=1 prints them.
+exec python -m orchestration.plan table6_ratios "${1:-${MODEL_CONFIG:-}}"

@@ -49,39 +49,32 @@ side_by_side() {
   [ "$failed" = 0 ] || die "a toy-study stage failed (its error is above; a rerun resumes)"
 }
 
-# What several scripts share is made first: the unpruned model's scores and its greedy mastery of the tasks
-# on one side, its responses (SGR data) and its arithmetic probe with every layer ablated in turn on the other.
-# The real model has no greedy run, and its probe over 30 layers is a side's work on its own.
+# What several scripts share is made first (plans of orchestration/plan.py): the unpruned model's scores and,
+# for the toy model, its greedy mastery of the tasks (the study itself samples at the paper's 0.9) on one
+# side; its responses (SGR data) and its arithmetic probe with every layer ablated in turn on the other.
+export SGR_DATASET=toy
 base_scores() {
-  run_eval "$RESULTS/base" "$MODEL"
-  if [ "$STUDY_MODEL" != toy-llama ]; then self_generate toy; return 0; fi
-  # The toy model's mastery of its tasks, at greedy decoding (the study itself samples at the paper's 0.9).
-  if dir_pending "$RESULTS/toy_model_greedy"; then
-    stage python -m eval.generative --model "$MODEL" --model_config "$MODEL_CONFIG" --tasks "$TASKS" \
-      --max_items "$ITEMS" --max_new_tokens "$MAX_NEW_TOKENS" --temperature 0 "${GEN_BATCH_FLAGS[@]}" \
-      --output_dir "$RESULTS/toy_model_greedy"
-  fi
+  plan base_scores "$STUDY_MODEL"
+  [ "$STUDY_MODEL" != toy-llama ] || plan base_greedy "$STUDY_MODEL"
 }
 base_responses() {
-  [ "$STUDY_MODEL" != toy-llama ] || self_generate toy
-  run_probe base "$MODEL" "" all
+  plan base_responses "$STUDY_MODEL"
+  plan base_probe "$STUDY_MODEL"
 }
-init_study "$STUDY_MODEL"
 side_by_side base_scores base_responses
 echo "[toy] shared stages done after $SECONDS s"
 
 # Then the experiment scripts, side by side as well: each side runs every script for its share of the pruning
 # methods (SPLIT_METHODS), so no stage is in both; the scripts without a method of the grids (the sweep, the
-# upper bound) go one to each side. The real model's grid has only Tables 1-2 and Figure 7, its recovery runs
-# are on BI pruning, and its sweep is the longest script (about 10 minutes): BI and angular on one side,
-# reverse and the sweep on the other.
+# upper bound) go one to each side. The real model's grid has only Tables 1-2 and Figure 7 and its recovery
+# runs (the longest stages) are on BI pruning: BI on one side; reverse, angular and the sweep on the other.
 if [ "$STUDY_MODEL" = toy-llama ]; then
   method_scripts=(table1_pruning table2_recovery table4_lora table6_ratios figure14_sgr_vs_sft figure5_perplexity
     figure7_arithmetic figure8_code figure12_full_ft)
   first_methods="bi" first_other=figures1-4_sweep second_methods="reverse angular iterative" second_other=upper_bound
 else
   method_scripts=(table1_pruning table2_recovery figure7_arithmetic)
-  first_methods="bi angular" first_other="" second_methods="reverse iterative" second_other=figures1-4_sweep
+  first_methods="bi" first_other="" second_methods="reverse angular iterative" second_other=figures1-4_sweep
 fi
 share() {  # share <methods> [script without methods]: one side's scripts
   local script
@@ -92,8 +85,5 @@ first_share() { share "$first_methods" "$first_other"; }
 second_share() { share "$second_methods" "$second_other"; }
 side_by_side first_share second_share
 
-RESULTS="$OUT/$STUDY_MODEL"
-# shellcheck disable=SC2046
-python -m analysis.build_artifacts --results "$RESULTS" --output_dir "$RESULTS/artifacts" --experiments "$EXPERIMENTS" \
-  $(narrow_flags)
-echo "[toy] done in $SECONDS s (seed $SEED): results in $RESULTS, tables and figures in $RESULTS/artifacts"
+BUILD=1 plan artifacts "$STUDY_MODEL"
+echo "[toy] done in $SECONDS s (seed $SEED): results in $OUT/$STUDY_MODEL, tables and figures in $OUT/$STUDY_MODEL/artifacts"

@@ -13,24 +13,5 @@
 # e.g. tests/data/gsm8k/train.jsonl.gz), UPPER_BOUND_TASKS, UPPER_BOUND_SEARCH_TASKS, SAMPLES, RECIPES.
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
-source scripts/lib.sh
-init_study "${1:-${MODEL_CONFIG:-}}"
-method="$(exp upper_bound.method)" amount="$(exp upper_bound.amount)" dataset="$(exp upper_bound.dataset)"
-samples="${SAMPLES:-$(exp upper_bound.samples)}" recipes="${RECIPES:-$(exp upper_bound.recipes)}"
-search_tasks="${UPPER_BOUND_SEARCH_TASKS:-$(exp upper_bound.search_tasks | tr ' ' ,)}"
-if [ -n "${GSM8K_TRAIN:-}" ]; then export "$(dataset_var "$dataset")=$GSM8K_TRAIN"; fi
-require_datasets "$dataset"
-TASKS="${UPPER_BOUND_TASKS:-$(exp upper_bound.tasks | tr ' ' ,)}" CLASSIFY=0
-pruned="$RESULTS/upper_bound/pruned"
-
-run_eval "$RESULTS/base" "$MODEL"
-CAL_TASKS="$search_tasks" run_prune "$method" "$amount" "$pruned/model"
-run_eval "$pruned" "$pruned/model"
-self_generate "$dataset" "$samples"
-data="$RESULTS/data/$dataset.sgr.jsonl"; [ "$samples" != 1 ] && data="$RESULTS/data/$dataset.sgr$samples.jsonl"
-for recipe in $recipes; do
-  run="$RESULTS/upper_bound/sgr$samples-$recipe"
-  fine_tune "$recipe" "$pruned/model" "$data" "$run/train" "$dataset"
-  eval_trained "$run" "$pruned/model" "$recipe"
-done
-build table_upper_bound,figure_11
+# The stages: orchestration/plan.py (plan "upper_bound"); PLAN=1 prints them.
+exec python -m orchestration.plan upper_bound "${1:-${MODEL_CONFIG:-}}"

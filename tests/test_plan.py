@@ -267,3 +267,89 @@ def test_plan_shows_the_settings_the_original_ran_for_llama(tmp_path):
         "--max_steps" not in c
         for c in stages(plan("table1_pruning.sh", "llama-3.1-8b-instruct", tmp_path), "train.sft")
     )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_each_script_runs_its_plan(script):
+    """An experiment script is its #SBATCH header and one call of the plan named after it, so PLAN=1, a run
+    and the SLURM submitter (orchestration.slurm_jobs.script_stages) read the same stages."""
+    from orchestration.plan import PLANS
+
+    lines = [line for line in (REPO_ROOT / "scripts" / script).read_text().splitlines() if line.strip()]
+    name = script.removesuffix(".sh")
+    assert lines[-1] == f'exec python -m orchestration.plan {name} "${{1:-${{MODEL_CONFIG:-}}}}"'
+    assert name in PLANS
+    assert not [line for line in lines if line.startswith(("source", "python", "run_", "stage"))]
+
+
+def test_every_script_plan_has_its_script():
+    from orchestration.plan import PLANS
+
+    shared = {"base_scores", "base_greedy", "base_responses", "base_probe", "artifacts"}
+    assert {f"{name}.sh" for name in PLANS if name not in shared} == set(SCRIPTS)
+
+
+def test_the_plan_prints_each_stages_own_defaults(tmp_path):
+    """A default is written once: unset, every setting the plan passes is the stage's own dataclass default or
+    the task registry's, so changing either changes the scripts."""
+    from analysis.arithmetic_probe import ProbeArgs
+    from eval.classification import ClassificationArgs
+    from eval.generative import GenerativeArgs
+    from infra.task_registry import registry
+    from layer_pruner.prune import PruneArgs
+    from self_generate.generate import GenerateArgs
+
+    commands = plan("table2_recovery.sh", "llama-3.1-8b-instruct", tmp_path)
+    commands += plan("figure7_arithmetic.sh", "llama-3.1-8b-instruct", tmp_path)
+    (prune, *_) = stages(commands, "layer_pruner.prune")
+    assert flag(prune, "--calibration") == PruneArgs.__dataclass_fields__["calibration"].default
+    assert flag(prune, "--n_calibration") == str(PruneArgs.__dataclass_fields__["n_calibration"].default)
+    assert flag(prune, "--tasks") == ",".join(registry().search_tasks)
+    assert flag(prune, "--n_items") == str(registry().items["search"])
+    (evaluate, *_) = stages(commands, "eval.generative")
+    assert flag(evaluate, "--tasks") == ",".join(registry().eval_tasks)
+    assert flag(evaluate, "--max_new_tokens") == str(
+        GenerativeArgs.__dataclass_fields__["max_new_tokens"].default
+    )
+    (classify, *_) = stages(commands, "eval.classification")
+    assert flag(classify, "--limit") == str(ClassificationArgs.__dataclass_fields__["limit"].default)
+    (generate, *_) = stages(commands, "self_generate.generate")
+    assert flag(generate, "--max_context") == str(GenerateArgs.__dataclass_fields__["max_context"].default)
+    (probe, *_) = stages(commands, "analysis.arithmetic_probe")
+    assert flag(probe, "--n_items") == str(ProbeArgs.__dataclass_fields__["n_items"].default)
+
+
+@pytest.mark.parametrize(
+    "grid_file", sorted((REPO_ROOT / "configs" / "experiments").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_run_names_are_parsed_back_as_written(grid_file):
+    """run_name writes a run's name and parse_run_name reads it, in one module; every run of every grid
+    round-trips (method, amount, recovery, dataset, and the recipe only when it is not the default)."""
+    from infra.experiments import parse_run_name
+
+    if "artifacts" not in (load_yaml(grid_file) or {}):
+        pytest.skip(f"{grid_file.name} is not an experiment grid")
+    experiments = load_experiments(grid_file)
+    for grid in experiments.artifacts.values():
+        for name, (method, amount, recovery, recipe) in grid.points(experiments.recipe).items():
+            run = parse_run_name(name)
+            assert (run.method, run.amount, run.recovery, run.data) == (
+                method,
+                amount,
+                recovery.kind,
+                recovery.dataset,
+            )
+            assert run.recipe == (None if recovery.kind is None or recipe == experiments.recipe else recipe)
+
+
+def test_a_plan_stops_at_a_failed_stage_with_its_exit_status(tmp_path):
+    """Run mode: stages in order, complete ones reported, the first failure ends the plan with its status and
+    names the stage; nothing after it runs."""
+    from orchestration.plan import Plan, Stage, run
+
+    plan_ = Plan("llama-3.1-8b-instruct", {**os.environ, "OUT": str(tmp_path)})
+    marker = tmp_path / "after"
+    plan_.pending("done/output", True)
+    plan_.add(Stage(["python", "-c", "import sys; sys.exit(3)"], ["first"]))
+    plan_.add(Stage(["python", "-c", f"open({str(marker)!r}, 'w')"], ["second"]))
+    assert run(plan_) == 3 and not marker.exists()

@@ -64,7 +64,7 @@ def test_gpu_hours_table_is_what_the_command_prints():
     import sys
 
     table = subprocess.run(
-        [sys.executable, "-m", "infra.gpu_hours", "--model_config", "llama-3.1-8b-instruct"],
+        [sys.executable, "-m", "orchestration.gpu_hours", "--model_config", "llama-3.1-8b-instruct"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

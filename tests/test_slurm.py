@@ -137,7 +137,7 @@ def test_scripts_on_slurm_equal_local_runs_and_failed_tasks_resubmit_alone(clust
         json.dumps({"script": "scripts/table1_pruning.sh", "model_config": "toy-llama", "jobs": [job]})
     )
     forgotten = in_toy_env(
-        f"python -m infra.slurm --report {record} --wait --poll_seconds 1", env, timeout=60
+        f"python -m orchestration.slurm --report {record} --wait --poll_seconds 1", env, timeout=60
     )
     assert forgotten.returncode == 1 and "UNKNOWN 999999 toy-llama.gone" in forgotten.stdout, forgotten.stdout
 

@@ -1,4 +1,4 @@
-"""A small results tree in the layout of ``analysis/layout.py``, with the paper's qualitative effects.
+"""A small results tree in the layout of ``infra/layout.py``, with the paper's qualitative effects.
 
 Numbers are constructed (not measured): the unpruned model scores highest, pruning lowers generative
 scores much more than classification, recovery wins part of it back, SGR more than dataset responses.
