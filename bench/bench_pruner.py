@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from infra.modeling import load_model  # noqa: E402
-from infra.tiny_models import TinyModelSpec, build_tiny_model  # noqa: E402
+from infra.study_models.tiny_models import TinyModelSpec, build_tiny_model  # noqa: E402
 from layer_pruner.inmemory import layers_removed  # noqa: E402
 from layer_pruner.materialize import materialize  # noqa: E402
 from layer_pruner.plan import PrunePlan  # noqa: E402

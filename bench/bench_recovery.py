@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from infra.generation import HFBackend, SamplingConfig, derive_seed  # noqa: E402
 from infra.modeling import load_model, load_tokenizer  # noqa: E402
-from infra.tiny_models import TinyModelSpec, build_tiny_model, tiny_model_spec  # noqa: E402
+from infra.study_models.tiny_models import TinyModelSpec, build_tiny_model, tiny_model_spec  # noqa: E402
 
 
 def bench_generate(model_dir: Path, batch_sizes: list[int], new_tokens: int) -> dict:

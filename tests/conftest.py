@@ -14,7 +14,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from infra.paths import REPO_ROOT  # noqa: E402
-from infra.tiny_models import ARCHITECTURES, TinyModelSpec, build_tiny_model, tiny_model_spec  # noqa: E402
+from infra.study_models.tiny_models import ARCHITECTURES, TinyModelSpec, build_tiny_model, tiny_model_spec  # noqa: E402
 from tests.helpers.chat_templates import REAL_EXTRA_TOKENS, real_chat_template  # noqa: E402
 
 # Real evaluation data that travels with the repository (tests/data/README.md): a plain clone tests the same.
@@ -59,7 +59,7 @@ def model_config_file(tmp_path):
     """Factory: write a configs/models-style YAML for a tiny model and return its path."""
     import yaml
 
-    from infra.tiny_models import INSTRUCTION_PLACEMENT, RESPONSE_TEMPLATES, SPECIAL_TOKENS
+    from infra.study_models.tiny_models import INSTRUCTION_PLACEMENT, RESPONSE_TEMPLATES, SPECIAL_TOKENS
 
     def write(arch: str, model_dir: Path, **overrides) -> Path:
         config = {

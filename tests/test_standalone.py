@@ -18,7 +18,7 @@ from infra.config import error_line
 from infra.files import output_lock
 from infra.modeling import ModelLoadError, check_causal_lm
 from infra.paths import REPO_ROOT
-from infra.tiny_models import TinyModelSpec, build_tiny_model
+from infra.study_models.tiny_models import TinyModelSpec, build_tiny_model
 from tests.helpers.hub_records import arithmetic_records
 
 ARTIFACT_SCRIPTS = sorted(

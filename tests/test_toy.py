@@ -8,9 +8,9 @@ import json
 import pytest
 
 from infra.model_spec import load_model_spec
-from infra.tiny_models import LLAMA_DATE_HEADER
-from infra.toy_model import build_toy_tokenizer, pack, training_texts
-from infra.toy_tasks import choice_records, task_records, write_task_data
+from infra.study_models.tiny_models import LLAMA_DATE_HEADER
+from infra.study_models.toy_model import build_toy_tokenizer, pack, training_texts
+from infra.study_models.toy_tasks import choice_records, task_records, write_task_data
 
 
 @pytest.fixture(scope="module")

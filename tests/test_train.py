@@ -13,7 +13,7 @@ from infra.files import load_jsonl
 from infra.model_spec import load_model_spec
 from infra.modeling import load_model, load_tokenizer
 from infra.prompts import sft_messages, training_text
-from infra.tiny_models import ARCHITECTURES
+from infra.study_models.tiny_models import ARCHITECTURES
 from tests.helpers.chat_templates import MODEL_OF_ARCH, real_chat_template
 from train.data import TrainingRecords, load_training_records
 from train.merge_adapter import MergeArgs, merge_adapter

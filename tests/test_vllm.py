@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from infra.paths import REPO_ROOT
-from infra.tiny_models import TinyModelSpec, build_tiny_model
+from infra.study_models.tiny_models import TinyModelSpec, build_tiny_model
 from tests.helpers.vllm_check import run_job
 
 pytestmark = [
@@ -84,7 +84,7 @@ def test_vllm_backend_records_match_hf(tmp_path, tiny_models):
     tokens; the context cap (max_model_len)."""
     from infra.generation import HFBackend, SamplingConfig
     from infra.modeling import load_model, load_tokenizer
-    from infra.tiny_models import SPECIAL_TOKENS
+    from infra.study_models.tiny_models import SPECIAL_TOKENS
 
     model = vllm_model(tmp_path / "llama", "llama", layers=4)
     tokenizer = load_tokenizer(str(model))
@@ -146,7 +146,7 @@ def test_vllm_backend_records_match_hf(tmp_path, tiny_models):
 def test_sweep_on_vllm_equals_evaluating_the_pruned_checkpoint(tmp_path, real_data):
     """`layer_pruner.sweep --backend vllm --layer i` (the candidate made inside one engine) writes the same
     responses as `eval.generative --backend vllm` on the checkpoint mergekit pruned at layer i."""
-    from infra.tiny_models import RESPONSE_TEMPLATES, SPECIAL_TOKENS
+    from infra.study_models.tiny_models import RESPONSE_TEMPLATES, SPECIAL_TOKENS
     from layer_pruner.materialize import materialize
     from layer_pruner.plan import PrunePlan
 

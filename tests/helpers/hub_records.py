@@ -176,7 +176,7 @@ def mbppplus_records(real_data: Path, limit: int | None = None) -> list[dict[str
 
 def arithmetic_records(n: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """Items in the schema of the hub's ``EleutherAI/arithmetic`` config ``arithmetic_1dc``
-    (:func:`infra.toy_tasks.arithmetic_1dc_records`, which the real-model study writes as its probe data)."""
-    from infra.toy_tasks import arithmetic_1dc_records
+    (:func:`infra.study_models.toy_tasks.arithmetic_1dc_records`, which the real-model study writes as its probe data)."""
+    from infra.study_models.toy_tasks import arithmetic_1dc_records
 
     return arithmetic_1dc_records(n, seed)

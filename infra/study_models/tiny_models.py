@@ -4,7 +4,7 @@ Used by the tests, the benchmarks and the CPU toy study. Each model gets a chat 
 style of its family (Llama-3 headers, ChatML, Mistral [INST], Gemma turns without a system role), so the
 prompt rendering and the loss masks are exercised on the same shapes as the real models.
 
-    python -m infra.tiny_models --arch llama --output_dir .cache/models/tiny-llama
+    python -m infra.study_models.tiny_models --arch llama --output_dir .cache/models/tiny-llama
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from typing import Any
 from infra.files import atomic_write_jsonl
 
 TOY_TASKS = ("toy_arithmetic", "toy_brackets", "toy_copy")
-TOY_CLASSIFICATION_TASKS = ("toy_choice",)  # lm-eval multiple choice (configs/tasks/lm_eval/toy_choice.yaml)
 WORDS = (
     "river stone garden window market winter silver forest letter music bridge harbor candle paper cloud "
     "orange yellow quiet early bright small heavy gentle rapid open the a of to and in on with from near "

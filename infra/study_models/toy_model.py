@@ -1,7 +1,7 @@
 """The toy model: a small Llama-architecture model trained from scratch on CPU on the toy tasks.
 
-    python -m infra.toy_model                                  # builds .cache/models/toy-llama (cached)
-    python -m infra.toy_model --steps 300 --output_dir /tmp/toy  # a quicker, weaker one
+    python -m infra.study_models.toy_model                                  # builds .cache/models/toy-llama (cached)
+    python -m infra.study_models.toy_model --steps 300 --output_dir /tmp/toy  # a quicker, weaker one
 
 Training text: chat conversations (the model's chat template, the eval prompts of configs/prompts) for the
 three toy tasks, answered in the model's own style, raw few-shot blocks in the arithmetic probe's
@@ -29,8 +29,14 @@ from infra.config import parse_cli
 from infra.files import atomic_directory, atomic_write_json, atomic_write_jsonl
 from infra.paths import cache_dir
 from infra.progress import progress as progress_bar
-from infra.tiny_models import CHAT_TEMPLATES, LLAMA_DATE_HEADER, TinyModelSpec, build_config, build_tokenizer
-from infra.toy_tasks import (
+from infra.study_models.tiny_models import (
+    CHAT_TEMPLATES,
+    LLAMA_DATE_HEADER,
+    TinyModelSpec,
+    build_config,
+    build_tokenizer,
+)
+from infra.study_models.toy_tasks import (
     TOY_TASKS,
     WORDS,
     arithmetic_problem,
