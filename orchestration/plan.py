@@ -20,6 +20,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -124,7 +125,7 @@ class Plan:
         if LOCAL_MODEL.match(self.model) and not (REPO_ROOT / self.model / "config.json").is_file():
             raise PlanError(
                 f"missing model directory {self.model} (model config {model_config}; set MODEL_PATH, or build "
-                "the toy model with python -m infra.toy_model)"
+                "the toy model with python -m infra.study_models.toy_model)"
             )
         self.num_layers = self.spec.num_layers
         # Block influence, the search and the sweep in the model's own dtype (bf16 for the paper models), as
@@ -417,9 +418,9 @@ def figure12_full_ft(p: Plan) -> None:
     p.build("figure_12")
 
 
-def sweep(p: Plan) -> None:
-    """Figures 1-4: each layer removed alone (SWEEP_LAYERS [1..L-1]; an array task: its SLURM_ARRAY_TASK_ID),
-    the probe over every layer, the BI profile."""
+def _sweep_stage(p: Plan) -> bool:
+    """The single-layer sweep of SWEEP_LAYERS [1..L-1] (an array task: its SLURM_ARRAY_TASK_ID); returns
+    whether this is an array task, which scores its layer and stops."""
     s = p.settings
     layers = s.get("SWEEP_LAYERS", ",".join(str(i) for i in range(1, p.num_layers)))
     array_task = s.get("SLURM_ARRAY_TASK_ID")
@@ -443,7 +444,14 @@ def sweep(p: Plan) -> None:
                 array_command=command[:at] + command[at + 2 :],
             )
         )
-    if array_task is not None:
+    return array_task is not None
+
+
+def sweep(p: Plan) -> None:
+    """Figures 1-4: each layer removed alone (SWEEP_LAYERS [1..L-1]; an array task: its SLURM_ARRAY_TASK_ID),
+    the probe over every layer, the BI profile."""
+    s = p.settings
+    if _sweep_stage(p):
         return
     p.probe("base", p.model, None, "all")
     target = p.layout.bi_profile_dir
@@ -455,6 +463,13 @@ def sweep(p: Plan) -> None:
         ]  # fmt: skip
         p.add(Stage(command, [target], [p.model]))
     p.build("figure_1,figure_2,figure_3,figure_4,figure_bi_profile")
+
+
+def sweep_layers(p: Plan) -> None:
+    """A share of the single-layer sweep (SWEEP_LAYERS) and nothing else: a second process scores these
+    layers into the same sweep directory (the real-model twin's two sides); the run that covers the last
+    layer marks the sweep complete."""
+    _sweep_stage(p)
 
 
 def upper_bound(p: Plan) -> None:
@@ -529,6 +544,7 @@ PLANS: dict[str, Callable[[Plan], None]] = {
     "figure12_full_ft": figure12_full_ft,
     "figure14_sgr_vs_sft": grid_plan("figure_14"),
     "figures1-4_sweep": sweep,
+    "sweep_layers": sweep_layers,
     "upper_bound": upper_bound,
     "base_scores": base_scores,
     "base_greedy": base_greedy,
@@ -556,10 +572,13 @@ def run(plan: Plan) -> int:
             print(line, flush=True)
             continue
         stage = next(stages)
+        started = time.monotonic()
         status = subprocess.run(stage.command, cwd=REPO_ROOT).returncode
         if status != 0:
             print(f"error: stage failed (exit {status}): {stage.line()}", file=sys.stderr)
             return status
+        # A line per stage for batch logs: what ran, into which output, in how long.
+        print(f"[plan] {stage.module} -> {stage.outputs[0]}: {time.monotonic() - started:.0f} s", flush=True)
     return 0
 
 

@@ -45,7 +45,7 @@ model_field() {
 }
 
 # plan <plan> <model config>: run a plan of orchestration/plan.py (a script's, or a stage the studies share:
-# base_scores, base_greedy, base_responses, base_probe, artifacts); PLAN=1 prints it.
+# base_scores, base_greedy, base_responses, base_probe, sweep_layers, artifacts); PLAN=1 prints it.
 plan() {
   python -m orchestration.plan "$@"
 }

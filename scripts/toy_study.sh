@@ -49,16 +49,17 @@ side_by_side() {
   [ "$failed" = 0 ] || die "a toy-study stage failed (its error is above; a rerun resumes)"
 }
 
-# What several scripts share is made first (plans of orchestration/plan.py): the unpruned model's scores and,
-# for the toy model, its greedy mastery of the tasks (the study itself samples at the paper's 0.9) on one
-# side; its responses (SGR data) and its arithmetic probe with every layer ablated in turn on the other.
+# What several scripts share is made first (plans of orchestration/plan.py): the unpruned model's scores and
+# (toy) its greedy mastery of the tasks, which the study itself samples at the paper's 0.9, or (real) its
+# responses on one side; its arithmetic probe with every layer ablated in turn, after (toy) its responses, on
+# the other (the real model's probe over 30 layers is a side's work on its own).
 export SGR_DATASET=toy
 base_scores() {
   plan base_scores "$STUDY_MODEL"
-  [ "$STUDY_MODEL" != toy-llama ] || plan base_greedy "$STUDY_MODEL"
+  if [ "$STUDY_MODEL" = toy-llama ]; then plan base_greedy "$STUDY_MODEL"; else plan base_responses "$STUDY_MODEL"; fi
 }
 base_responses() {
-  plan base_responses "$STUDY_MODEL"
+  [ "$STUDY_MODEL" != toy-llama ] || plan base_responses "$STUDY_MODEL"
   plan base_probe "$STUDY_MODEL"
 }
 side_by_side base_scores base_responses
@@ -67,7 +68,9 @@ echo "[toy] shared stages done after $SECONDS s"
 # Then the experiment scripts, side by side as well: each side runs every script for its share of the pruning
 # methods (SPLIT_METHODS), so no stage is in both; the scripts without a method of the grids (the sweep, the
 # upper bound) go one to each side. The real model's grid has only Tables 1-2 and Figure 7 and its recovery
-# runs (the longest stages) are on BI pruning: BI on one side; reverse, angular and the sweep on the other.
+# runs (the longest stages) are on BI pruning: BI on one side, reverse and angular on the other; its sweep
+# (about 15 s a layer) is shared, the first 30% of the layers scored after BI (plan sweep_layers), the rest
+# by the sweep script after reverse and angular.
 if [ "$STUDY_MODEL" = toy-llama ]; then
   method_scripts=(table1_pruning table2_recovery table4_lora table6_ratios figure14_sgr_vs_sft figure5_perplexity
     figure7_arithmetic figure8_code figure12_full_ft)
@@ -75,13 +78,19 @@ if [ "$STUDY_MODEL" = toy-llama ]; then
 else
   method_scripts=(table1_pruning table2_recovery figure7_arithmetic)
   first_methods="bi" first_other="" second_methods="reverse angular iterative" second_other=figures1-4_sweep
+  IFS=, read -r -a layers <<< "${SWEEP_LAYERS:-$(seq -s, 1 $(($(model_field "$STUDY_MODEL" num_layers) - 1)))}"
+  first_count=$((${#layers[@]} * 3 / 10))
+  first_layers="$(IFS=,; echo "${layers[*]:0:first_count}")" second_layers="$(IFS=,; echo "${layers[*]:first_count}")"
 fi
 share() {  # share <methods> [script without methods]: one side's scripts
   local script
   for script in "${method_scripts[@]}"; do step SPLIT_METHODS="$1" bash "scripts/$script.sh"; done
-  [ -z "${2:-}" ] || step bash "scripts/$2.sh"
+  [ -z "${2:-}" ] || step ${second_layers:+SWEEP_LAYERS="$second_layers"} bash "scripts/$2.sh"
 }
-first_share() { share "$first_methods" "$first_other"; }
+first_share() {
+  share "$first_methods" "$first_other"
+  [ -z "${first_layers:-}" ] || step SWEEP_LAYERS="$first_layers" python -m orchestration.plan sweep_layers
+}
 second_share() { share "$second_methods" "$second_other"; }
 side_by_side first_share second_share
 

@@ -285,7 +285,7 @@ def test_each_script_runs_its_plan(script):
 def test_every_script_plan_has_its_script():
     from orchestration.plan import PLANS
 
-    shared = {"base_scores", "base_greedy", "base_responses", "base_probe", "artifacts"}
+    shared = {"base_scores", "base_greedy", "base_responses", "base_probe", "sweep_layers", "artifacts"}
     assert {f"{name}.sh" for name in PLANS if name not in shared} == set(SCRIPTS)
 
 
