@@ -81,7 +81,7 @@ def test_toy_classification_runs_through_lm_eval(tmp_path):
     import transformers
 
     from eval import classification
-    from infra import toy_model
+    from infra.study_models import toy_model
 
     model = tmp_path / "toy"
     data = tmp_path / "data"
@@ -139,7 +139,7 @@ def test_toy_model_rebuilds_bit_identically_with_its_final_loss(tmp_path):
     (toy.json) records the final loss; another seed gives other weights."""
     import hashlib
 
-    from infra import toy_model
+    from infra.study_models import toy_model
 
     def build(name: str, seed: int) -> tuple[str, dict]:
         out = tmp_path / name
