@@ -163,6 +163,15 @@ class Plan:
         self.stages.append(stage)
         self.lines.append(stage.line())
 
+    def calibration_flags(self) -> list[str]:
+        """BI and angular calibration texts (CALIBRATION, N_CALIBRATION; unset: layer_pruner.prune's defaults),
+        for the pruner and the BI profile alike."""
+        s = self.settings
+        return [
+            "--calibration", s.get("CALIBRATION", stage_default("layer_pruner.prune", "PruneArgs", "calibration")),
+            "--n_calibration", s.get("N_CALIBRATION", str(stage_default("layer_pruner.prune", "PruneArgs", "n_calibration"))),
+        ]  # fmt: skip
+
     def grid_value(self, dotted: str, optional: bool = False) -> str:
         return _shell(self.experiments.get(dotted, optional))
 
@@ -214,8 +223,7 @@ class Plan:
         command = [
             "python", "-m", "layer_pruner.prune", "--model", self.model, "--model_config", self.model_config,
             "--method", method, *amount_flags, "--output_dir", target, "--overwrite", "--dtype", self.dtype,
-            "--calibration", s.get("CALIBRATION", stage_default("layer_pruner.prune", "PruneArgs", "calibration")),
-            "--n_calibration", s.get("N_CALIBRATION", str(stage_default("layer_pruner.prune", "PruneArgs", "n_calibration"))),
+            *self.calibration_flags(),
             "--tasks", cal_tasks or self.cal_tasks, "--n_items", s.get("CAL_ITEMS", str(registry().items["search"])),
             "--max_new_tokens", self.max_new_tokens, "--backend", self.backend, *self.task_data, *self.seed_flags,
             *s.flag("--gen_batch_size", "GEN_BATCH"),
@@ -353,8 +361,13 @@ class Plan:
         self.eval_trained(run, pruned, recipe)
         return (f"{run}/train/model", None) if recipe == "full" else (pruned, f"{run}/train/adapter")
 
-    def run_grid(self, artifact: str, after: Callable[[str, str, str | None], None] | None = None) -> None:
-        for name, method, amount, recovery, recipe in self.points(artifact):
+    def run_grid(
+        self,
+        points: list[tuple[str, str, str, str, str]],
+        after: Callable[[str, str, str | None], None] | None = None,
+    ) -> None:
+        """Every run of ``points`` (:meth:`points`); ``after(name, model, adapter)`` follows each."""
+        for name, method, amount, recovery, recipe in points:
             model, adapter = self.point(name, method, amount, recovery, recipe)
             if after is not None:
                 after(name, model, adapter)
@@ -390,10 +403,10 @@ def grid_plan(artifact: str, builds: str | None = None, base: bool = True) -> Ca
     """An artifact of grid runs: the unpruned model's scores (``base``), every run, the artifact."""
 
     def plan(p: Plan) -> None:
-        p.points(artifact)
+        points = p.points(artifact)
         if base:
             p.eval(p.layout.base_run, p.model)
-        p.run_grid(artifact)
+        p.run_grid(points)
         p.build(builds or artifact)
 
     plan.__doc__ = f"{artifact}: the unpruned model's scores{'' if base else ' (not needed)'}, every run of its grid, the artifact."
@@ -402,19 +415,19 @@ def grid_plan(artifact: str, builds: str | None = None, base: bool = True) -> Ca
 
 def figure7_arithmetic(p: Plan) -> None:
     """Figure 7: the probe of the unpruned model with each layer ablated (ABLATE [all]), then of each run."""
-    p.points("figure_7")
+    points = p.points("figure_7")
     p.probe("base", p.model, None, p.settings.get("ABLATE", "all"))
-    p.run_grid("figure_7", after=lambda name, model, adapter: p.probe(name, model, adapter))
+    p.run_grid(points, after=lambda name, model, adapter: p.probe(name, model, adapter))
     p.build("figure_7")
 
 
 def figure12_full_ft(p: Plan) -> None:
     """Figure 12: full fine-tuning against LoRA on the grid's tasks (FIGURE12_TASKS), no classification."""
-    p.points("figure_12")
+    points = p.points("figure_12")
     p.tasks = p.settings.get("FIGURE12_TASKS", ",".join(p.experiments.get("artifacts.figure_12.tasks")))
     p.classify = "0"
     p.eval(p.layout.base_run, p.model)
-    p.run_grid("figure_12")
+    p.run_grid(points)
     p.build("figure_12")
 
 
@@ -450,7 +463,6 @@ def _sweep_stage(p: Plan) -> bool:
 def sweep(p: Plan) -> None:
     """Figures 1-4: each layer removed alone (SWEEP_LAYERS [1..L-1]; an array task: its SLURM_ARRAY_TASK_ID),
     the probe over every layer, the BI profile."""
-    s = p.settings
     if _sweep_stage(p):
         return
     p.probe("base", p.model, None, "all")
@@ -458,8 +470,7 @@ def sweep(p: Plan) -> None:
     if p.pending(target, p.layout.done(target)):
         command = [
             "python", "-m", "analysis.bi_profile", "--model", p.model, "--output_dir", target, "--dtype", p.dtype,
-            "--calibration", s.get("CALIBRATION", stage_default("layer_pruner.prune", "PruneArgs", "calibration")),
-            "--n_calibration", s.get("N_CALIBRATION", str(stage_default("layer_pruner.prune", "PruneArgs", "n_calibration"))),
+            *p.calibration_flags(),
         ]  # fmt: skip
         p.add(Stage(command, [target], [p.model]))
     p.build("figure_1,figure_2,figure_3,figure_4,figure_bi_profile")
