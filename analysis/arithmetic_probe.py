@@ -25,6 +25,7 @@ from typing import Any
 from infra.config import ConfigError, parse_cli, report_error
 from infra.datasets import load_records
 from infra.files import OutputBusyError, atomic_write_json, output_lock
+from infra.layout import PROBE_RESULT
 from infra.manifest import Manifest
 from infra.progress import progress as progress_bar
 
@@ -37,7 +38,6 @@ FEW_SHOT_PREFIX = (
     "Question: What is (7 + 5) - 6? Answer: 6\n"
 )
 DIGITS = "0123456789"
-RESULT_NAME = "arithmetic_probe.json"
 
 
 @dataclass
@@ -268,7 +268,7 @@ def parse_layers(value: str, n_layers: int) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_cli(ProbeArgs, argv, doc=__doc__)
+    args = parse_cli(ProbeArgs, argv, doc=__doc__, gpu_stage=True)
     output_dir = Path(args.output_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -293,12 +293,12 @@ def _probe(args: ProbeArgs, output_dir: Path) -> int:
     manifest.add_input("data", args.data)
     report = run_probe(model, tokenizer, items, layers, args.batch_size)
     report.update({"model": args.model, "adapter": args.adapter})
-    atomic_write_json(output_dir / RESULT_NAME, report)
+    atomic_write_json(output_dir / PROBE_RESULT, report)
     manifest.write(output_dir)
     base = report["baseline"]
     print(
         f"[probe] accuracy {base['accuracy']:.3f}, mean log-prob {base['mean_logprob']:.3f}, "
-        f"{len(report['layers'])} layers ablated -> {output_dir / RESULT_NAME}"
+        f"{len(report['layers'])} layers ablated -> {output_dir / PROBE_RESULT}"
     )
     return 0
 

@@ -20,10 +20,9 @@ from typing import Any
 from infra.calibration import CalibrationConfig, calibration_texts
 from infra.config import ConfigError, parse_cli, report_error
 from infra.files import OutputBusyError, atomic_write_json, output_lock
+from infra.layout import BI_PROFILE_RESULT
 from infra.manifest import Manifest
 from infra.progress import progress as progress_bar
-
-RESULT_NAME = "bi_profile.json"
 
 
 def layer_envoys(wrapped: Any, model: Any) -> list[Any]:
@@ -83,7 +82,7 @@ class ProfileArgs:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_cli(ProfileArgs, argv, doc=__doc__)
+    args = parse_cli(ProfileArgs, argv, doc=__doc__, gpu_stage=True)
     calibration = CalibrationConfig(
         source=args.calibration,
         hub_config=args.hub_config,
@@ -114,7 +113,7 @@ def _profile(args: ProfileArgs, calibration: CalibrationConfig, output_dir: Path
     manifest.add_input("model", args.model)
     manifest.add_input("calibration", args.calibration)
     atomic_write_json(
-        output_dir / RESULT_NAME,
+        output_dir / BI_PROFILE_RESULT,
         {
             "model": args.model,
             "adapter": args.adapter,
@@ -124,7 +123,7 @@ def _profile(args: ProfileArgs, calibration: CalibrationConfig, output_dir: Path
         },
     )
     manifest.write(output_dir)
-    print(f"[bi_profile] {len(cosines)} layers -> {output_dir / RESULT_NAME}")
+    print(f"[bi_profile] {len(cosines)} layers -> {output_dir / BI_PROFILE_RESULT}")
     return 0
 
 

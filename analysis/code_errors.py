@@ -129,11 +129,6 @@ def records_of_files(paths: list[Path]) -> list[dict[str, Any]]:
     return [record for path in paths for record in _load(path)]
 
 
-def distribution_of_files(paths: list[Path]) -> dict[str, float]:
-    """Pooled over several item files (e.g. HumanEval+ and MBPP+)."""
-    return outcome_distribution(records_of_files(paths))
-
-
 @dataclass
 class CodeErrorArgs:
     items: list[str] = field(metadata={"help": "code item JSONL files (repeat the flag)"})

@@ -32,10 +32,11 @@ from infra.experiments import (  # noqa: E402
     RECIPE_LABELS,
     RECOVERY_LABELS,
     Experiments,  # noqa: E402
+    parse_recovery,
     parse_run_name,
 )
 from infra.files import load_jsonl, read_json  # noqa: E402
-from infra.layout import ResultsLayout  # noqa: E402
+from infra.layout import BASELINE, ResultsLayout, layer_name, layer_of  # noqa: E402
 from infra.task_registry import registry  # noqa: E402
 
 COLUMN_WIDTH_IN = 3.4
@@ -89,13 +90,14 @@ def _figure(height: float = 2.3, ncols: int = 1, nrows: int = 1) -> tuple[Any, A
 
 def sweep_layers(sweep_dir: Path) -> dict[int, dict[str, float]]:
     layers = {}
-    for path in sorted(sweep_dir.glob("layer_*.json")):
-        layers[int(path.stem.split("_")[1])] = read_json(path)["scores"]
+    for path in sorted(sweep_dir.glob("*.json")):
+        if (layer := layer_of(path.stem)) is not None:
+            layers[layer] = read_json(path)["scores"]
     return layers
 
 
 def _require_sweep(layout: ResultsLayout) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
-    baseline = layout.sweep / "baseline.json"
+    baseline = layout.sweep / f"{BASELINE}.json"
     layers = sweep_layers(layout.sweep) if layout.sweep.is_dir() else {}
     if not baseline.is_file() or not layers:
         raise MissingInputs(f"{layout.sweep}: baseline.json and layer_XXX.json (layer_pruner.sweep)")
@@ -138,7 +140,7 @@ def sweep_retention_band(sweep_dir: Path, task: str, layers: list[int]) -> tuple
         return None
     lows, highs = [], []
     for layer in layers:
-        run = _sweep_items(sweep_dir, f"layer_{layer:03d}", task)
+        run = _sweep_items(sweep_dir, layer_name(layer), task)
         if run is None:
             return None
         low, high = retention_ci(base, run)
@@ -159,17 +161,19 @@ def figure_degeneration(
         tasks = tuple(
             task
             for task in registry().of_kind("math", "humaneval", "summary")
-            if (layout.sweep / f"baseline.{task}.jsonl").is_file()
+            if (layout.sweep / f"{BASELINE}.{task}.jsonl").is_file()
         )
     if not tasks:
         raise MissingInputs(f"{layout.sweep}/baseline.<task>.jsonl (layer_pruner.sweep)")
-    baselines = {task: summarize(read_items(str(layout.sweep / f"baseline.{task}.jsonl"))) for task in tasks}
+    baselines = {
+        task: summarize(read_items(str(layout.sweep / f"{BASELINE}.{task}.jsonl"))) for task in tasks
+    }
     xs = sorted(layers)
     curves: dict[str, list[float]] = {"repetition": [], "self_bleu_4": []}
     for x in xs:
         deltas = []
         for task in tasks:
-            path = layout.sweep / f"layer_{x:03d}.{task}.jsonl"
+            path = layout.sweep / f"{layer_name(x)}.{task}.jsonl"
             if path.is_file():
                 deltas.append(change(summarize(read_items(str(path))), baselines[task]))
         for metric, values in curves.items():
@@ -212,7 +216,7 @@ def figure_code_errors_sweep(results: str | Path, output: str | Path) -> list[Pa
     tasks = registry().of_kind("humaneval")
     xs, shares = [], []
     for x in sorted(layers):
-        paths = [layout.sweep / f"layer_{x:03d}.{task}.jsonl" for task in tasks]
+        paths = [layout.sweep / f"{layer_name(x)}.{task}.jsonl" for task in tasks]
         paths = [p for p in paths if p.is_file() and p.stat().st_size]
         if paths:
             xs.append(x)
@@ -497,7 +501,7 @@ def figure_upper_bound(results: str | Path, output: str | Path, experiments: Exp
     runs = {n: p for n, p in layout.subruns("upper_bound").items() if (p / "eval").is_dir()}
     if not runs:
         raise MissingInputs(f"{layout.root / 'upper_bound'}/<name>/eval")
-    tasks = list(experiments.upper_bound.get("tasks") or registry().of_kind("math"))
+    tasks = list(experiments.upper_bound.tasks if experiments.upper_bound else registry().of_kind("math"))
     bars = [("Unpruned", load_scores(layout.base_eval), layout.base_eval)]
     bars += [
         ("Pruned" if name == "pruned" else name, load_scores(p / "eval"), p / "eval")
@@ -519,8 +523,9 @@ def figure_code_errors_models(
     candidates = [("Unpruned", layout.base_eval)]
     for run, directory in layout.grid_runs(grid.run_names(experiments.recipe)).items():
         candidates.append((run.label, directory / "eval"))
-    recovery = next((r.kind for r in grid.recoveries if r.kind), "sgr")
-    data = ", ".join(sorted({r.dataset for r in grid.recoveries if r.dataset}))
+    recoveries = [parse_recovery(r) for r in grid.recoveries]
+    recovery = next((kind for kind, _ in recoveries if kind), "sgr")
+    data = ", ".join(sorted({dataset for _, dataset in recoveries if dataset}))
     labels, shares = [], []
     for label, directory in candidates:
         for task in CODE_TASKS:

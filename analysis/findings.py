@@ -37,10 +37,8 @@ from infra.config import parse_cli, run_cli
 from infra.experiments import (
     DEFAULT_EXPERIMENTS,
     Experiments,
-    Recovery,
     load_experiments,
     parse_run_name,
-    run_name,
 )
 from infra.files import atomic_write_json, load_jsonl, read_json
 from infra.layout import ResultsLayout
@@ -122,12 +120,11 @@ def findings(results: str | Path, experiments: Experiments, seed: int = 0) -> li
     table_2 = layout.grid_runs(experiments.grid("table_2").run_names(experiments.recipe))
     by_name = {run.name: directory for run, directory in table_2.items()}
     versus_sft, versus_pruned = [], []
-    recipe = experiments.recipe
     for run, directory in table_2.items():
         if run.recovery != "sgr" or run.recipe:
             continue
-        sft = by_name.get(run_name(run.method, run.amount, Recovery("sft", run.data), recipe, recipe))
-        pruned = by_name.get(run_name(run.method, run.amount, Recovery(None), recipe, recipe))
+        sft = by_name.get(run.with_recovery("sft").name)
+        pruned = by_name.get(run.pruned.name)
         if sft is not None:
             part = _mean_retention(base, directory / "eval", sft / "eval", GENERATIVE_TASKS, rng)
             versus_sft += [part] if part else []

@@ -16,21 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from eval.retention import caption, load_scores, render, retention_rows
-from infra.experiments import RECIPE_LABELS, Experiments, RunName
+from infra.experiments import RECIPE_LABELS, Experiments, parse_recovery
 from infra.files import atomic_write_text
 from infra.layout import ResultsLayout
 from infra.task_registry import registry
 
-METHOD_ORDER = ("reverse", "bi", "bi_shortgpt", "angular", "iterative", "layers")
-
 
 class MissingInputs(Exception):
     """An artifact's inputs are not on disk (yet); the message says which."""
-
-
-def _sort_key(run: RunName) -> tuple:
-    method = METHOD_ORDER.index(run.method) if run.method in METHOD_ORDER else len(METHOD_ORDER)
-    return (method, not run.is_percent, run.amount_value, run.data or "", run.recovery or "")
 
 
 def _write(columns: list[str], rows: list[dict], output: Path, caption_text: str | None = None) -> list[Path]:
@@ -52,7 +45,7 @@ def grid_scores(
     """Scores of an artifact's grid runs that exist, labelled, in grid order. Runs without recovery are
     marked as such where the grid also has recovered runs; recipes are named where the grid compares them."""
     grid = experiments.grid(artifact)
-    recovered = any(r.kind for r in grid.recoveries)
+    recovered = any(parse_recovery(r)[0] for r in grid.recoveries)
     default = RECIPE_LABELS.get(experiments.recipe, experiments.recipe)
     rows, directories = {}, {}
     for run, directory in layout.grid_runs(grid.run_names(experiments.recipe)).items():

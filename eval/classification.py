@@ -165,7 +165,7 @@ def run(args: ClassificationArgs) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_cli(ClassificationArgs, argv, doc=__doc__)
+    args = parse_cli(ClassificationArgs, argv, doc=__doc__, gpu_stage=True)
     return run_cli(run, args)
 
 

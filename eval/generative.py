@@ -16,7 +16,6 @@ writes it. Code runs in the OS sandbox of :mod:`eval.sandbox`; the manifest reco
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +25,18 @@ from eval.scoring import item_records, parse_data_overrides, prepare, summarize,
 from eval.tasks import CODE_KINDS, load_task, registry, task_kind
 from infra.config import ConfigError, parse_cli, run_cli
 from infra.files import atomic_write_json, atomic_write_jsonl, load_jsonl, output_lock, read_json
-from infra.generation import BACKENDS, BackendConfig, make_backend, resolve_backend
-from infra.generation_loop import GenerationRequest, generate_resumable, run_signature, text_digest
+from infra.generation import BACKENDS, BackendConfig, resolve_backend
+from infra.generation_loop import (
+    GenerationRequest,
+    generate_resumable,
+    lazy_backend,
+    loop_chunk,
+    run_signature,
+    text_digest,
+)
 from infra.manifest import Manifest
 from infra.model_spec import ModelSpec, resolve_model_spec
+from infra.resume import differing, mismatch_message
 
 
 @dataclass
@@ -122,7 +129,12 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
         top_k=args.top_k,
         max_new_tokens=args.max_new_tokens,
     )
-    backend = tokenizer = None
+    tokenizer = None
+    config = BackendConfig(
+        backend_name, args.batch_size, args.dtype, args.device, args.tensor_parallel_size,
+        max_model_len=sampling.max_context,
+    )  # fmt: skip
+    backend = lazy_backend(args.model, config, adapter=args.adapter, stop_tokens=spec.stop_tokens)
     if args.responses is None:
         from infra.modeling import check_causal_lm, load_tokenizer
 
@@ -170,34 +182,16 @@ def _run(args: GenerativeArgs, output_dir: Path) -> dict[str, dict]:
             _check_results(output_dir / f"{task}.json", signature, args.overwrite)
             task_run = prepare(spec, tokenizer, task, items)
 
-            def backend_factory():
-                nonlocal backend
-                if backend is None:
-                    backend = make_backend(
-                        args.model,
-                        BackendConfig(
-                            backend_name,
-                            args.batch_size,
-                            args.dtype,
-                            args.device,
-                            args.tensor_parallel_size,
-                            max_model_len=sampling.max_context,
-                        ),
-                        adapter=args.adapter,
-                        stop_tokens=spec.stop_tokens,
-                    )
-                return backend
-
             requests = [GenerationRequest(item.id, prompt) for item, prompt in zip(items, task_run.prompts)]
             generations, stats = generate_resumable(
-                backend_factory,
+                backend,
                 requests,
                 sampling,
                 args.seed,
                 output_dir / f"{task}.generations.jsonl",
                 signature=signature,
                 overwrite=args.overwrite,
-                chunk=args.batch_size if backend_name == "hf" else 1 << 14,
+                chunk=loop_chunk(config),
                 desc=f"generate {task}",
             )
             generations = [{k: v for k, v in g.items() if k != "id"} for g in generations]
@@ -220,16 +214,17 @@ def _check_results(path: Path, signature: dict, overwrite: bool) -> None:
     """Finished results of another model or setting are never replaced without --overwrite."""
     if overwrite or not path.exists():
         return
-    old = read_json(path).get("signature")
-    if old != json.loads(json.dumps(signature, default=str)):
+    old = read_json(path).get("signature") or {}
+    if differing(old, signature):
         raise ConfigError(
-            f"{path}: holds results of another run (model {read_json(path).get('model')!r}); "
-            "pass --overwrite to replace them, or choose another --output_dir"
+            mismatch_message(
+                path, old, signature, "pass --overwrite to replace them, or choose another --output_dir"
+            )
         )
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_cli(GenerativeArgs, argv, doc=__doc__)
+    args = parse_cli(GenerativeArgs, argv, doc=__doc__, gpu_stage=True)
     return run_cli(run, args)
 
 

@@ -238,10 +238,13 @@ def help_text(cls: type) -> str:
     return "\n".join(lines)
 
 
-def parse_cli(cls: type[T], argv: Sequence[str] | None = None, *, doc: str | None = None) -> T:
+def parse_cli(
+    cls: type[T], argv: Sequence[str] | None = None, *, doc: str | None = None, gpu_stage: bool = False
+) -> T:
     """Parse the command line into ``cls``: ``--config file.yaml`` first, then flag overrides.
 
-    On a config error, prints the message and exits with status 2.
+    On a config error, prints the message and exits with status 2. A ``gpu_stage`` in a SLURM job given GPUs
+    that sees no CUDA device stops here too (:func:`infra.devices.check_gpu_job`).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in argv:  # every stage: the full traceback behind the one-line error
@@ -255,6 +258,10 @@ def parse_cli(cls: type[T], argv: Sequence[str] | None = None, *, doc: str | Non
         print(help_text(cls))
         raise SystemExit(0)
     try:
+        if gpu_stage:
+            from infra.devices import check_gpu_job
+
+            check_gpu_job(cls.__module__)
         config_path, overrides = split_overrides(argv)
         if config_path:
             return load_config(cls, config_path, overrides)

@@ -13,10 +13,6 @@ from typing import Any
 from infra.files import RecordError, load_jsonl
 
 
-def is_local(source: str) -> bool:
-    return Path(source).exists()
-
-
 def load_records(
     source: str, *, hub_config: str | None = None, split: str = "test", limit: int | None = None
 ) -> list[dict[str, Any]]:

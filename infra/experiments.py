@@ -1,16 +1,18 @@
 """The experiment grid (``configs/experiments/*.yaml``): which runs feed which artifact, with which data.
 
-    python -m infra.experiments get artifacts.table_1.methods            # -> reverse bi iterative
-    python -m infra.experiments get datasets.dolci.epochs --experiments configs/experiments/toy.yaml
-    python -m infra.experiments get datasets.gsm8k.limit --optional   # empty when the key is absent
-    python -m infra.experiments check configs/experiments/paper.yaml
-    python -m infra.experiments points table_4 --recipes lora   # name method amount recovery recipe, per run
+An artifact's grid is one block or a list of blocks, each a cross product of ``methods`` x ``amounts`` x
+``recoveries`` (x ``recipes``). A block may be limited to some models (``models``) or leave some out
+(``except_models``), so one grid holds the paper's per-model rows (Tables 2/5 have no iterative rows for
+Gemma; Figure 7 draws each model's own method). A block marked ``extra: <name>`` is opt-in: its runs are
+planned and read only when a run names it (``EXTRAS=<name>``), so the paper's tables are made of exactly
+the rows the paper shows.
 
-The shell scripts read their runs from here (``points``: the grid as narrowed by METHODS, AMOUNTS,
-RECOVERIES, RECIPES, with the run names), and ``analysis.build_artifacts`` selects each table's rows
-from the same grid, so a paper default is written once. A run is named
-``<method>-<amount>[-<recovery>-<dataset>[-<recipe>]]`` (the recipe only when it is not the default one):
-``run_name`` writes it and ``parse_run_name`` reads it, here and nowhere else.
+A run is :class:`Run`, named ``<method>-<amount>[-<recovery>-<dataset>[-<recipe>]]`` (the recipe only when
+it is not the grid's default): :attr:`Run.name` writes the name and :func:`parse_run_name` reads it, here and
+nowhere else. The stage plan (:mod:`orchestration.plan`) and ``analysis.build_artifacts`` read the same grid,
+resolved for one model (:meth:`Experiments.resolved`), so a paper default is written once.
+
+    python -m infra.experiments check configs/experiments/paper.yaml
 """
 
 from __future__ import annotations
@@ -36,63 +38,13 @@ PRUNING_METHODS = (
 )  # layer_pruner.prune --method
 AMOUNT = re.compile(r"^\d+(pct|layers)$")
 RECOVERY = re.compile(r"^(none|(sft|sgr)-[a-z0-9_]+)$")
+BLOCK_KEYS = {"methods", "amounts", "recoveries", "recipes", "tasks", "models", "except_models", "extra"}
 
 
 class UnknownArtifact(ConfigError):
     """An artifact the grid has no runs for (a reduced grid, e.g. configs/experiments/real.yaml)."""
 
 
-@dataclass(frozen=True)
-class Recovery:
-    kind: str | None  # None: the pruned model itself; "sft": the dataset's responses; "sgr": self-generated
-    dataset: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Recovery:
-        if text == "none":
-            return cls(None)
-        kind, dataset = text.split("-", 1)
-        return cls(kind, dataset)
-
-
-@dataclass(frozen=True)
-class Grid:
-    methods: tuple[str, ...]
-    amounts: tuple[str, ...]
-    recoveries: tuple[Recovery, ...]
-    recipes: tuple[str, ...] = ()
-    tasks: tuple[str, ...] = ()
-
-    def points(self, default_recipe: str) -> dict[str, tuple[str, str, Recovery, str]]:
-        """Every run of the grid (pruned-only runs included), in grid order: name -> (method, amount,
-        recovery, recipe)."""
-        points = {}
-        for method in self.methods:
-            for amount in self.amounts:
-                for recovery in self.recoveries:
-                    for recipe in self.recipes or (default_recipe,):
-                        name = run_name(method, amount, recovery, recipe, default_recipe)
-                        points.setdefault(name, (method, amount, recovery, recipe))
-        return points
-
-    def run_names(self, default_recipe: str) -> list[str]:
-        return list(self.points(default_recipe))
-
-
-def run_name(method: str, amount: str, recovery: Recovery, recipe: str, default_recipe: str) -> str:
-    name = f"{method}-{amount}"
-    if recovery.kind is not None:
-        name += f"-{recovery.kind}-{recovery.dataset}"
-        if recipe != default_recipe:
-            name += f"-{recipe}"
-    return name
-
-
-# The run name parsed back (tables, figures, findings); a test checks it inverts run_name.
-RUN_NAME = re.compile(
-    r"^(?P<method>[a-z_]+)-(?P<amount>\d+(?:pct|layers))"
-    r"(?:-(?P<recovery>sft|sgr)-(?P<data>[a-z0-9_]+)(?:-(?P<recipe>[a-z0-9_]+))?)?$"
-)
 METHOD_LABELS = {
     "reverse": "Reverse-order",
     "bi": "Block influence",
@@ -106,13 +58,39 @@ RECIPE_LABELS = {"qlora": "QLoRA", "lora": "LoRA", "full": "full FT"}
 
 
 @dataclass(frozen=True)
-class RunName:
-    name: str
+class Run:
+    """One run of a grid: a pruned model, recovered or not."""
+
     method: str
     amount: str
-    recovery: str | None = None
-    data: str | None = None
+    recovery: str | None = None  # None: the pruned model itself; "sft": the dataset's responses; "sgr"
+    data: str | None = None  # the fine-tuning dataset
     recipe: str | None = None  # None: the grid's default recipe
+
+    @property
+    def name(self) -> str:
+        name = f"{self.method}-{self.amount}"
+        if self.recovery is not None:
+            name += f"-{self.recovery}-{self.data}"
+            if self.recipe is not None:
+                name += f"-{self.recipe}"
+        return name
+
+    @property
+    def recovery_text(self) -> str:
+        """``none`` or ``<sft|sgr>-<dataset>``, as the grid writes a recovery."""
+        return "none" if self.recovery is None else f"{self.recovery}-{self.data}"
+
+    @property
+    def pruned(self) -> Run:
+        """The run of the same pruned model without recovery."""
+        return Run(self.method, self.amount)
+
+    def with_recovery(self, recovery: str | None, recipe: str | None = None) -> Run:
+        return replace(self, recovery=recovery, recipe=recipe if recovery else None)
+
+    def recipe_or(self, default: str) -> str:
+        return self.recipe or default
 
     @property
     def amount_value(self) -> float:
@@ -135,11 +113,97 @@ class RunName:
         return text
 
 
-def parse_run_name(name: str) -> RunName | None:
+# The run name parsed back (tables, figures, findings); a test checks it inverts Run.name.
+RUN_NAME = re.compile(
+    r"^(?P<method>[a-z_]+)-(?P<amount>\d+(?:pct|layers))"
+    r"(?:-(?P<recovery>sft|sgr)-(?P<data>[a-z0-9_]+)(?:-(?P<recipe>[a-z0-9_]+))?)?$"
+)
+
+
+def parse_run_name(name: str) -> Run | None:
     match = RUN_NAME.match(name)
-    if match is None:
-        return None
-    return RunName(name=name, **match.groupdict())
+    return None if match is None else Run(**match.groupdict())
+
+
+def parse_recovery(text: str) -> tuple[str | None, str | None]:
+    """``none`` -> (None, None); ``sgr-dolci`` -> ("sgr", "dolci")."""
+    if text == "none":
+        return None, None
+    kind, dataset = text.split("-", 1)
+    return kind, dataset
+
+
+@dataclass(frozen=True)
+class Block:
+    """One cross product of a grid."""
+
+    methods: tuple[str, ...]
+    amounts: tuple[str, ...]
+    recoveries: tuple[str, ...]
+    recipes: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    except_models: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def applies(self, model: str | None, extras: tuple[str, ...] | list[str] = ()) -> bool:
+        if self.extra is not None and self.extra not in extras:
+            return False
+        if model is None:
+            return True
+        return (not self.models or model in self.models) and model not in self.except_models
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An artifact's runs: its blocks (already resolved for a model when :meth:`Experiments.resolved` made
+    it)."""
+
+    blocks: tuple[Block, ...]
+
+    def runs(self, default_recipe: str) -> list[Run]:
+        """Every run of the grid (pruned-only runs included), in grid order, each once."""
+        runs: dict[str, Run] = {}
+        for block in self.blocks:
+            for method in block.methods:
+                for amount in block.amounts:
+                    for recovery in block.recoveries:
+                        kind, dataset = parse_recovery(recovery)
+                        for recipe in block.recipes or (default_recipe,):
+                            run = Run(
+                                method, amount, kind, dataset, None if recipe == default_recipe else recipe
+                            )
+                            runs.setdefault(run.name, run)
+        return list(runs.values())
+
+    def run_names(self, default_recipe: str) -> list[str]:
+        return [run.name for run in self.runs(default_recipe)]
+
+    def _union(self, key: str) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for block in self.blocks:
+            seen.update(dict.fromkeys(getattr(block, key)))
+        return tuple(seen)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return self._union("methods")
+
+    @property
+    def amounts(self) -> tuple[str, ...]:
+        return self._union("amounts")
+
+    @property
+    def recoveries(self) -> tuple[str, ...]:
+        return self._union("recoveries")
+
+    @property
+    def recipes(self) -> tuple[str, ...]:
+        return self._union("recipes")
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self._union("tasks")
 
 
 @dataclass(frozen=True)
@@ -154,6 +218,29 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """Held-out evaluation during fine-tuning: once per epoch on at most ``max_examples`` of the held-out
+    split, except the runs of ``curve_artifact`` (Figure 5), evaluated every ``curve_eval_steps`` steps from
+    step 0 on the same examples."""
+
+    max_examples: int | None = None
+    curve_artifact: str | None = None
+    curve_eval_steps: int = 250
+
+
+@dataclass(frozen=True)
+class UpperBound:
+    method: str
+    amount: str
+    search_tasks: tuple[str, ...]
+    dataset: str
+    samples: int
+    recipes: tuple[str, ...]
+    tasks: tuple[str, ...]
+    models: tuple[str, ...] = ()  # the models the appendix ran it for (all when empty)
+
+
+@dataclass(frozen=True)
 class Experiments:
     path: Path
     recipe: str
@@ -161,8 +248,9 @@ class Experiments:
     seed: int
     datasets: dict[str, DatasetSpec]
     artifacts: dict[str, Grid]
-    upper_bound: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
+    upper_bound: UpperBound | None = None
+    held_out: HeldOut | None = None  # None: each recipe's own held-out evaluation
+    probe_items: dict[str, int] = field(default_factory=dict)  # artifact -> probe items of its runs
 
     def grid(self, artifact: str) -> Grid:
         if artifact not in self.artifacts:
@@ -171,24 +259,37 @@ class Experiments:
             )
         return self.artifacts[artifact]
 
+    def resolved(self, model: str | None, extras: list[str] | tuple[str, ...] = ()) -> Experiments:
+        """Every grid with the blocks that apply to ``model`` (all models: None) and the named extras; an
+        artifact left with no block is dropped."""
+        artifacts = {}
+        for name, grid in self.artifacts.items():
+            blocks = tuple(b for b in grid.blocks if b.applies(model, tuple(extras)))
+            if blocks:
+                artifacts[name] = Grid(blocks)
+        upper_bound = self.upper_bound
+        if (
+            upper_bound is not None
+            and model is not None
+            and upper_bound.models
+            and model not in upper_bound.models
+        ):
+            upper_bound = None
+        return replace(self, artifacts=artifacts, upper_bound=upper_bound)
+
     def narrowed(self, **overrides: list[str]) -> Experiments:
-        """Every grid with ``methods``, ``amounts``, ``recoveries`` or ``recipes`` replaced (the scripts'
-        METHODS, AMOUNTS, RECOVERIES, RECIPES), so the artifacts look for the runs the scripts made."""
+        """Every block with ``methods``, ``amounts``, ``recoveries`` or ``recipes`` replaced (a run's
+        METHODS, AMOUNTS, RECOVERIES, RECIPES), so the artifacts look for the runs the plan made."""
         values = {k: tuple(v) for k, v in overrides.items() if v}
-        if "recoveries" in values:
-            values["recoveries"] = tuple(Recovery.parse(r) for r in values["recoveries"])
-        artifacts = {name: replace(grid, **values) for name, grid in self.artifacts.items()}
+        artifacts = {
+            name: Grid(tuple(replace(block, **values) for block in grid.blocks))
+            for name, grid in self.artifacts.items()
+        }
         return replace(self, artifacts=artifacts)
 
-    def get(self, dotted: str, optional: bool = False) -> Any:
-        value: Any = self.raw
-        for part in dotted.split("."):
-            if not isinstance(value, dict) or part not in value:
-                if optional:
-                    return None
-                raise ConfigError(f"{self.path}: no key {dotted!r}")
-            value = value[part]
-        return value
+    def extras(self) -> list[str]:
+        """The names of the opt-in blocks."""
+        return sorted({b.extra for g in self.artifacts.values() for b in g.blocks if b.extra})
 
 
 def _list(value: Any, where: str, pattern: re.Pattern | None = None, known=None) -> tuple[str, ...]:
@@ -206,14 +307,55 @@ def _recipes() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in (REPO_ROOT / "configs" / "train").glob("*.yaml")))
 
 
+def _models() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in (REPO_ROOT / "configs" / "models").glob("*.yaml")))
+
+
+def _block(data: Any, where: str, datasets: dict[str, DatasetSpec]) -> Block:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}': expected a mapping")
+    extra = set(data) - BLOCK_KEYS
+    if extra:
+        raise ConfigError(f"{where}.{sorted(extra)[0]}': unknown key")
+    recoveries = _list(data.get("recoveries"), f"{where}.recoveries'", RECOVERY)
+    for recovery in recoveries:
+        dataset = parse_recovery(recovery)[1]
+        if dataset is not None and dataset not in datasets:
+            raise ConfigError(f"{where}.recoveries': dataset {dataset!r} is not under 'datasets'")
+    optional = {
+        key: _list(data[key], f"{where}.{key}'", known=known)
+        for key, known in (
+            ("recipes", _recipes()),
+            ("tasks", None),
+            ("models", _models()),
+            ("except_models", _models()),
+        )
+        if key in data
+    }
+    if "extra" in data and not (
+        isinstance(data["extra"], str) and re.fullmatch(r"[a-z0-9_]+", data["extra"])
+    ):
+        raise ConfigError(f"{where}.extra': expected a name (letters, digits, _)")
+    return Block(
+        methods=_list(data.get("methods"), f"{where}.methods'", known=PRUNING_METHODS),
+        amounts=_list(data.get("amounts"), f"{where}.amounts'", AMOUNT),
+        recoveries=recoveries,
+        extra=data.get("extra"),
+        **optional,
+    )
+
+
 def load_experiments(path: str | Path | None = None) -> Experiments:
     """Parse and validate an experiment grid; errors name the file and the key."""
     path = Path(path or os.environ.get("EXPERIMENTS") or DEFAULT_EXPERIMENTS)
     data = load_yaml(path)
-    unknown = set(data) - {"fine_tuning", "datasets", "artifacts", "upper_bound"}
+    unknown = set(data) - {"fine_tuning", "datasets", "artifacts", "upper_bound", "probe_items"}
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}")
     fine_tuning = data.get("fine_tuning") or {}
+    unknown = set(fine_tuning) - {"recipe", "max_length", "seed", "held_out"}
+    if unknown:
+        raise ConfigError(f"{path}: key 'fine_tuning.{sorted(unknown)[0]}': unknown key")
     recipe = fine_tuning.get("recipe", "qlora")
     if recipe not in _recipes():
         raise ConfigError(f"{path}: key 'fine_tuning.recipe': no configs/train/{recipe}.yaml")
@@ -236,35 +378,47 @@ def load_experiments(path: str | Path | None = None) -> Experiments:
     artifacts = {}
     for name, grid in (data.get("artifacts") or {}).items():
         where = f"{path}: key 'artifacts.{name}"
-        if not isinstance(grid, dict):
-            raise ConfigError(f"{where}': expected a mapping")
-        extra = set(grid) - {"methods", "amounts", "recoveries", "recipes", "tasks"}
-        if extra:
-            raise ConfigError(f"{where}.{sorted(extra)[0]}': unknown key")
-        recoveries = _list(grid.get("recoveries"), f"{where}.recoveries'", RECOVERY)
-        for recovery in recoveries:
-            dataset = Recovery.parse(recovery).dataset
-            if dataset is not None and dataset not in datasets:
-                raise ConfigError(f"{where}.recoveries': dataset {dataset!r} is not under 'datasets'")
+        blocks = grid if isinstance(grid, list) else [grid]
+        if not blocks:
+            raise ConfigError(f"{where}': expected a mapping or a list of them")
         artifacts[name] = Grid(
-            methods=_list(grid.get("methods"), f"{where}.methods'", known=PRUNING_METHODS),
-            amounts=_list(grid.get("amounts"), f"{where}.amounts'", AMOUNT),
-            recoveries=tuple(Recovery.parse(r) for r in recoveries),
-            recipes=_list(grid["recipes"], f"{where}.recipes'", known=_recipes())
-            if "recipes" in grid
-            else (),
-            tasks=_list(grid["tasks"], f"{where}.tasks'") if "tasks" in grid else (),
+            tuple(
+                _block(block, where if len(blocks) == 1 else f"{where}[{i}]", datasets)
+                for i, block in enumerate(blocks)
+            )
         )
-    upper_bound = data.get("upper_bound") or {}
-    if upper_bound:
+    upper_bound = None
+    if data.get("upper_bound"):
+        ub = data["upper_bound"]
         where = f"{path}: key 'upper_bound"
-        if upper_bound.get("method") not in PRUNING_METHODS:
+        if ub.get("method") not in PRUNING_METHODS:
             raise ConfigError(f"{where}.method': expected one of {', '.join(PRUNING_METHODS)}")
-        if not AMOUNT.match(str(upper_bound.get("amount", ""))):
+        if not AMOUNT.match(str(ub.get("amount", ""))):
             raise ConfigError(f"{where}.amount': expected <percent>pct or <count>layers")
-        if upper_bound.get("dataset") not in datasets:
+        if ub.get("dataset") not in datasets:
             raise ConfigError(f"{where}.dataset': expected a name under 'datasets'")
-        _list(upper_bound.get("recipes"), f"{where}.recipes'", known=_recipes())
+        if not isinstance(ub.get("samples"), int) or ub["samples"] < 1:
+            raise ConfigError(f"{where}.samples': expected a positive whole number")
+        upper_bound = UpperBound(
+            method=ub["method"],
+            amount=str(ub["amount"]),
+            search_tasks=_list(ub.get("search_tasks"), f"{where}.search_tasks'"),
+            dataset=ub["dataset"],
+            samples=ub["samples"],
+            recipes=_list(ub.get("recipes"), f"{where}.recipes'", known=_recipes()),
+            tasks=_list(ub.get("tasks"), f"{where}.tasks'"),
+            models=_list(ub["models"], f"{where}.models'", known=_models()) if "models" in ub else (),
+        )
+    held_out = None
+    if fine_tuning.get("held_out") is not None:
+        spec = fine_tuning["held_out"]
+        where = f"{path}: key 'fine_tuning.held_out"
+        if not isinstance(spec, dict) or set(spec) - {"max_examples", "curve"}:
+            raise ConfigError(f"{where}': expected max_examples and curve: {{artifact, eval_steps}}")
+        curve = spec.get("curve") or {}
+        if set(curve) - {"artifact", "eval_steps"}:
+            raise ConfigError(f"{where}.curve': expected artifact and eval_steps")
+        held_out = HeldOut(spec.get("max_examples"), curve.get("artifact"), int(curve.get("eval_steps", 250)))
     return Experiments(
         path=path,
         recipe=recipe,
@@ -273,72 +427,30 @@ def load_experiments(path: str | Path | None = None) -> Experiments:
         datasets=datasets,
         artifacts=artifacts,
         upper_bound=upper_bound,
-        raw=data,
+        held_out=held_out,
+        probe_items=_probe_items(data.get("probe_items"), path),
     )
 
 
-def grid_points(
-    experiments: Experiments,
-    artifact: str,
-    narrow: dict[str, list[str]] | None = None,
-    only_methods: list[str] | None = None,
-) -> list[tuple[str, str, str, str, str]]:
-    """Every run of an artifact's grid, narrowed as the scripts' variables say (the same narrowing
-    ``analysis.build_artifacts`` applies): ``(name, method, amount, recovery, recipe)`` in grid order.
-    ``only_methods``: this process's share of the methods (the toy study's two sides)."""
-    grid = experiments.narrowed(**(narrow or {})).grid(artifact)
-    points = []
-    for name, (method, amount, recovery, recipe) in grid.points(experiments.recipe).items():
-        if only_methods and method not in only_methods:
-            continue
-        text = "none" if recovery.kind is None else f"{recovery.kind}-{recovery.dataset}"
-        points.append((name, method, amount, text, recipe))
-    return points
-
-
-def _shell(value: Any) -> str:
-    if isinstance(value, list):
-        return " ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return " ".join(value)
-    return "" if value is None else str(value)
+def _probe_items(value: Any, path: Path) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, int) and v > 0 for v in value.values()):
+        raise ConfigError(f"{path}: key 'probe_items': expected <artifact>: <positive number of items>")
+    return dict(value)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = (
-        "usage: python -m infra.experiments {get <dotted.key> [--optional]|check|points <artifact> "
-        "[--methods A,B] [--amounts ..] [--recoveries ..] [--recipes ..] [--only_methods ..]} [--experiments FILE]"
-    )
-    optional = "--optional" in argv
-    argv = [a for a in argv if a != "--optional"]
-    values: dict[str, str] = {}
-    for key in ("experiments", "methods", "amounts", "recoveries", "recipes", "only_methods"):
-        if f"--{key}" in argv:
-            position = argv.index(f"--{key}")
-            if position + 1 >= len(argv):
-                print(usage, file=sys.stderr)
-                return 2
-            values[key] = argv[position + 1]
-            del argv[position : position + 2]
-    path = values.pop("experiments", None)
-    lists = {key: [v for v in value.replace(",", " ").split() if v] for key, value in values.items()}
+    if argv[:1] != ["check"] or len(argv) > 2:
+        print("usage: python -m infra.experiments check [grid yaml]", file=sys.stderr)
+        return 2
     try:
-        if argv[:1] == ["points"] and len(argv) == 2:
-            only = lists.pop("only_methods", None)
-            for point in grid_points(load_experiments(path), argv[1], lists, only):
-                print(" ".join(point))
-        elif argv[:1] == ["get"] and len(argv) == 2:
-            print(_shell(load_experiments(path).get(argv[1], optional)))
-        elif argv[:1] == ["check"] and len(argv) <= 2:
-            experiments = load_experiments(argv[1] if len(argv) == 2 else path)
-            print(f"[experiments] {experiments.path}: {len(experiments.artifacts)} artifacts valid")
-        else:
-            print(usage, file=sys.stderr)
-            return 2
+        experiments = load_experiments(argv[1] if len(argv) == 2 else None)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    print(f"[experiments] {experiments.path}: {len(experiments.artifacts)} artifacts valid")
     return 0
 
 

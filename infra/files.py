@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -162,18 +163,26 @@ def apply_umask(path: Path, *, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def owner() -> str:
+    """Who writes: this host and process, ``<host>.<pid>`` (the host's short name, ``-`` as ``_``), fit for a
+    file name that a hub id check or a scratch parser reads back."""
+    host = socket.gethostname().split(".")[0].replace("-", "_").replace("@", "_") or "host"
+    return f"{host}.{os.getpid()}"
+
+
 def _temporary_sibling(path: Path, suffix: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-{owner()}-", suffix=suffix, dir=path.parent)
     os.close(fd)
     return Path(name)
 
 
 def scratch_directory(beside: str | os.PathLike, kind: str = "tmp") -> Path:
-    """A hidden directory next to ``beside``, named with our pid so a later run can tell it is stale."""
+    """A hidden directory next to ``beside``, named with our host and pid so a later run can tell whether it
+    is stale: only a run on the same host, with that process gone, removes it."""
     beside = Path(beside)
     beside.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{beside.name}.{kind}-{os.getpid()}-", dir=beside.parent))
+    return Path(tempfile.mkdtemp(prefix=f".{beside.name}.{kind}-{owner()}-", dir=beside.parent))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -197,8 +206,11 @@ def clean_stale_scratch(beside: str | os.PathLike) -> list[Path]:
         if not entry.name.startswith(prefix):
             continue
         kind, _, rest = entry.name[len(prefix) :].partition("-")
-        pid = rest.split("-", 1)[0]
-        if kind not in ("tmp", "old", "donor") or not pid.isdigit() or _pid_alive(int(pid)):
+        host, _, pid = rest.split("-", 1)[0].rpartition(".")
+        if kind not in ("tmp", "old", "donor") or not pid.isdigit():
+            continue
+        # Another node's scratch is left alone: its pid means nothing here, and its writer may be alive.
+        if host != owner().rpartition(".")[0] or _pid_alive(int(pid)):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -292,11 +304,11 @@ def output_lock(lock_path: str | os.PathLike, target: str | os.PathLike | None =
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             raise OutputBusyError(
-                f"{target}: another run is writing it (lock {lock_path}, held by pid {holder})"
+                f"{target}: another run is writing it (lock {lock_path}, held by {holder})"
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()))
+        handle.write(owner())
         handle.flush()
         yield lock_path
     finally:

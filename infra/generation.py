@@ -267,7 +267,8 @@ class VLLMBackend:
         max_model_len: int | None = None,
         stop_tokens: list[str] | None = None,
         max_lora_rank: int = 64,
-        gpu_memory_utilization: float = 0.9,
+        gpu_memory_utilization: float | None = None,
+        max_num_seqs: int | None = None,
         enforce_eager: bool = False,
         seed: int = 0,
         candidates: bool = False,
@@ -276,13 +277,16 @@ class VLLMBackend:
 
         from vllm import LLM
 
+        site = vllm_site_settings()
         extra: dict[str, Any] = {}
+        if (max_num_seqs or site["max_num_seqs"]) is not None:
+            extra["max_num_seqs"] = int(max_num_seqs or site["max_num_seqs"])
         if candidates:
             # Pruning candidates are made inside the engine (infra/vllm_layers.py): the function travels to
             # the engine by pickle, and the forward must run eagerly, uncompiled, without a stale prefix cache.
             os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
             enforce_eager = True
-            extra = {"compilation_config": {"mode": 0}, "enable_prefix_caching": False}
+            extra.update(compilation_config={"mode": 0}, enable_prefix_caching=False)
         self.llm = LLM(
             model=model,
             tokenizer=model,
@@ -291,7 +295,7 @@ class VLLMBackend:
             max_model_len=max_model_len,
             enable_lora=adapter is not None,
             max_lora_rank=max_lora_rank,
-            gpu_memory_utilization=gpu_memory_utilization,
+            gpu_memory_utilization=gpu_memory_utilization or float(site["gpu_memory_utilization"]),
             enforce_eager=enforce_eager,
             seed=seed,
             **extra,
@@ -385,6 +389,11 @@ def resolve_backend(name: str) -> str:
     """``auto``: vLLM where a CUDA device and vLLM are there (a GPU node), else transformers (``hf``)."""
     if name not in BACKENDS:
         raise ValueError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    if name == "vllm":
+        from infra.devices import require_cuda, vllm_build
+
+        if vllm_build() == "cuda":  # vLLM's CUDA build cannot fall back to a CPU
+            require_cuda("--backend vllm runs vLLM's CUDA build")
     if name != "auto":
         return name
     import importlib.util
@@ -392,6 +401,25 @@ def resolve_backend(name: str) -> str:
     import torch
 
     return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None else "hf"
+
+
+def vllm_site_settings() -> dict[str, Any]:
+    """``configs/vllm.yaml`` (memory share, sequences in flight) with the environment's overrides."""
+    import os
+
+    from infra.config import load_yaml
+    from infra.paths import REPO_ROOT
+
+    settings = {
+        "gpu_memory_utilization": 0.9,
+        "max_num_seqs": None,
+        **load_yaml(REPO_ROOT / "configs" / "vllm.yaml"),
+    }
+    for key in settings:
+        value = os.environ.get(f"LPR_VLLM_{key.upper()}", "")
+        if value:
+            settings[key] = float(value) if key == "gpu_memory_utilization" else int(value)
+    return settings
 
 
 @dataclass

@@ -12,16 +12,24 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from infra.config import ConfigError
-from infra.files import JsonlAppender, atomic_write_json, load_jsonl, output_lock, read_json, repair_and_scan
-from infra.generation import GenerationBackend, SamplingConfig, derive_seed
+from infra.files import JsonlAppender, atomic_write_json, load_jsonl, output_lock, repair_and_scan
+from infra.generation import (
+    BackendConfig,
+    GenerationBackend,
+    SamplingConfig,
+    derive_seed,
+    make_backend,
+    resolve_backend,
+)
 from infra.progress import progress as progress_bar
+from infra.resume import check_resume
 
 
 @dataclass
@@ -83,14 +91,26 @@ def _check_signature(path: Path, signature: dict[str, Any]) -> None:
             f"{path}: holds generations but not what produced them ({meta.name} is missing); "
             "pass --overwrite to regenerate"
         )
-    old = read_json(meta)
-    new = json.loads(json.dumps(signature, default=str))
-    for key in sorted(set(old) | set(new)):
-        if old.get(key) != new.get(key):
-            raise ConfigError(
-                f"{path}: was generated with {key}={old.get(key)!r}, this run has {key}={new.get(key)!r}; "
-                "pass --overwrite to regenerate (or another output)"
-            )
+    check_resume(meta, signature, remedy="pass --overwrite to regenerate (or another output)", write=False)
+
+
+def lazy_backend(model: str, config: BackendConfig, **kwargs: Any) -> Callable[[], GenerationBackend]:
+    """A factory that makes the backend on its first call and returns the same one after, so a finished file
+    needs no model and several files share one engine."""
+    made: list[GenerationBackend] = []
+
+    def factory() -> GenerationBackend:
+        if not made:
+            made.append(make_backend(model, config, **kwargs))
+        return made[0]
+
+    return factory
+
+
+def loop_chunk(config: BackendConfig, prompts_per_chunk: int | None = None) -> int:
+    """Prompts per round of the loop: the batch on the HF backend (a record is written per batch), all of
+    them at once on vLLM (it schedules its own batches)."""
+    return (prompts_per_chunk or config.batch_size) if resolve_backend(config.backend) == "hf" else 1 << 14
 
 
 def generate_resumable(

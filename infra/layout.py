@@ -10,6 +10,8 @@
           eval/
       data/<dataset>.prompts.jsonl    sampled fine-tuning prompts with the dataset's responses (SFT data)
       data/<dataset>.sgr[<n>].jsonl   the unpruned model's responses (SGR data)
+      search/iterative-<tasks>/       layer_pruner.search: the greedy search on those tasks (order.json), which
+                                      every iterative amount's pruned model takes its first layers from
       sweep/                          layer_pruner.sweep: baseline.json, layer_XXX.json, layer_XXX.<task>.jsonl
       probe/<run>/arithmetic_probe.json   run = base (all layers ablated), or a pruned / recovered run
       bi_profile/bi_profile.json
@@ -19,15 +21,41 @@
       artifacts/                      tables, figures, findings.json (analysis.build_artifacts)
 
 A stage's output directory is complete when its ``manifest.json`` is present, a file output when
-``<file>.manifest.json`` is. Run names: :func:`infra.experiments.run_name` and ``parse_run_name``.
+``<file>.manifest.json`` is. Run names: :class:`infra.experiments.Run` and ``parse_run_name``. The names of
+the files inside a stage's output (a sweep's or a search's per-layer files, the probe's and the profile's
+results) are the functions and constants below; the stages and the tables ask them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from infra.experiments import RunName, parse_run_name
+from infra.experiments import Run, parse_run_name
 from infra.paths import REPO_ROOT
+
+MANIFEST = "manifest.json"
+PROBE_RESULT = "arithmetic_probe.json"
+BI_PROFILE_RESULT = "bi_profile.json"
+BASELINE = "baseline"  # a sweep's or a search's unpruned scores: baseline.json
+SWEEP_SUMMARY = "sweep.json"
+SEARCH_SETTINGS = "search.json"
+SEARCH_ORDER = "order.json"
+
+
+def layer_name(layer: int) -> str:
+    """A sweep's or a search step's file stem for one removed layer: ``layer_007``."""
+    return f"layer_{layer:03d}"
+
+
+def step_name(step: int) -> str:
+    """A search step's directory: ``step_01``."""
+    return f"step_{step:02d}"
+
+
+def layer_of(stem: str) -> int | None:
+    """The layer of a ``layer_XXX`` stem, None for another name."""
+    prefix = "layer_"
+    return int(stem[len(prefix) :]) if stem.startswith(prefix) and stem[len(prefix) :].isdigit() else None
 
 
 class ResultsLayout:
@@ -44,7 +72,7 @@ class ResultsLayout:
     @staticmethod
     def done(output: str | Path) -> bool:
         """A directory output is complete when its manifest.json is present."""
-        return (REPO_ROOT / output / "manifest.json").is_file()
+        return (REPO_ROOT / output / MANIFEST).is_file()
 
     @staticmethod
     def file_done(output: str | Path) -> bool:
@@ -64,6 +92,10 @@ class ResultsLayout:
 
     def recovered_run(self, name: str) -> str:
         return self._text("recovered", name)
+
+    def search_dir(self, tasks: list[str]) -> str:
+        """The greedy search on ``tasks`` (every iterative amount's layers are a prefix of its order)."""
+        return self._text("search", "iterative-" + "+".join(tasks))
 
     def prompts(self, dataset: str) -> str:
         return self._text("data", f"{dataset}.prompts.jsonl")
@@ -109,7 +141,7 @@ class ResultsLayout:
             raise ValueError(f"{name!r} is not a run name")
         return self.root / ("recovered" if run.recovery else "pruned") / name
 
-    def grid_runs(self, names: list[str]) -> dict[RunName, Path]:
+    def grid_runs(self, names: list[str]) -> dict[Run, Path]:
         """The runs of ``names`` (a grid's, in grid order) that have an ``eval`` directory."""
         found = {}
         for name in names:
@@ -118,7 +150,7 @@ class ResultsLayout:
                 found[parse_run_name(name)] = directory
         return found
 
-    def runs(self, kind: str) -> dict[RunName, Path]:
+    def runs(self, kind: str) -> dict[Run, Path]:
         """``pruned`` or ``recovered`` runs with an ``eval`` directory, by parsed name (others ignored)."""
         found = {}
         parent = self.root / kind
@@ -134,11 +166,11 @@ class ResultsLayout:
         return self.root / "sweep"
 
     def probe(self, run: str) -> Path:
-        return self.root / "probe" / run / "arithmetic_probe.json"
+        return self.root / "probe" / run / PROBE_RESULT
 
     @property
     def bi_profile(self) -> Path:
-        return self.root / "bi_profile" / "bi_profile.json"
+        return self.root / "bi_profile" / BI_PROFILE_RESULT
 
     def subruns(self, kind: str) -> dict[str, Path]:
         parent = self.root / kind

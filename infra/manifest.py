@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.files import atomic_write_json
+from infra.layout import MANIFEST
 from infra.paths import REPO_ROOT
 
 KEY_PACKAGES = (
@@ -31,7 +32,6 @@ KEY_PACKAGES = (
     "vllm",
     "accelerate",
 )
-MANIFEST_NAME = "manifest.json"
 
 
 def _now() -> str:
@@ -116,7 +116,7 @@ class Manifest:
         }
 
     def write(self, directory: str | Path) -> Path:
-        return atomic_write_json(Path(directory) / MANIFEST_NAME, self.as_dict())
+        return atomic_write_json(Path(directory) / MANIFEST, self.as_dict())
 
     def write_beside(self, output_file: str | Path) -> Path:
         """For a stage whose output is one file: ``out.jsonl`` gets ``out.jsonl.manifest.json``."""
@@ -130,4 +130,4 @@ def manifest_beside(output_file: str | Path) -> Path:
 
 def is_complete(directory: str | Path) -> bool:
     """A stage's output directory counts as finished when its manifest is present."""
-    return (Path(directory) / MANIFEST_NAME).is_file()
+    return (Path(directory) / MANIFEST).is_file()

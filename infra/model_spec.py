@@ -69,6 +69,12 @@ class ModelSpec:
     stop_strings: list[str] = field(default_factory=list)
     max_context: int = 8192
     dtype: str = "bfloat16"
+    parameters: float | None = field(
+        default=None, metadata={"help": "parameters of the unpruned model (the A100-hour estimate's size)"}
+    )
+    gated: bool = field(
+        default=False, metadata={"help": "the hub asks for its licence to be accepted before a download"}
+    )
     notes: str = ""
     prompt_variant: str = field(
         default="as_run",

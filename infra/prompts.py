@@ -52,19 +52,6 @@ def render_prompt(tokenizer: Any, model: ModelSpec, task: str, item: dict[str, A
     return text + fill(spec.assistant_prefix, item, f"{model.name}: assistant prefix")
 
 
-def chat_messages(
-    model: ModelSpec, prompt: str, response: str | None = None, system: str | None = None
-) -> list[dict]:
-    """A conversation for SFT or self-generation: optional system turn, the user prompt, the answer."""
-    messages = []
-    if system and model.supports_system_turn:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": prompt})
-    if response is not None:
-        messages.append({"role": "assistant", "content": response})
-    return messages
-
-
 def sft_messages(model: ModelSpec, prompt: str, response: str | None = None) -> list[dict[str, str]]:
     """The conversation used for self-generation and fine-tuning: the ``sft`` prompt spec (system turn
     "You are a helpful assistant." where the template has one), the prompt, and the answer when given."""

@@ -70,10 +70,6 @@ class TaskRegistry:
         return tuple(name for name, spec in self.tasks.items() if spec.kind in kinds)
 
     @property
-    def production_tasks(self) -> tuple[str, ...]:
-        return tuple(name for name, spec in self.tasks.items() if not spec.toy)
-
-    @property
     def toy_tasks(self) -> tuple[str, ...]:
         return tuple(name for name, spec in self.tasks.items() if spec.toy)
 

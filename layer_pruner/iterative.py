@@ -4,7 +4,8 @@ Candidates are made in memory (:func:`layer_pruner.inmemory.layers_removed`) or,
 engine (:meth:`infra.generation.VLLMBackend.layers_removed`); no checkpoint is written per candidate. Each candidate's result is saved as soon as it finishes, as one JSON file, so that
 
 - a rerun resumes without recomputing finished candidates, and
-- a SLURM array can evaluate one candidate per task (``candidate_index``) and a final run merges them.
+- SLURM array tasks can each evaluate a block of candidates sharing one engine (``candidate_block``) and a
+  final run merges them.
 
 A scorer maps a (model, tokenizer) to ``{task: {"score": float, "items": [...]}}``; the eval stage's
 generative scoring provides it (:mod:`eval.scoring`), tests pass constructed ones.
@@ -18,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from infra.files import atomic_write_json, atomic_write_jsonl, read_json
+from infra.layout import BASELINE, SEARCH_ORDER, SEARCH_SETTINGS, layer_name, step_name
 from infra.progress import progress as progress_bar
+from infra.resume import check_resume
 from layer_pruner.inmemory import layers_removed
 
 Scorer = Callable[[Any, Any], dict[str, dict[str, Any]]]
-
-
-class SearchStateError(ValueError):
-    pass
 
 
 def normalized_score(scores: dict[str, float], baseline: dict[str, float]) -> float:
@@ -48,26 +47,55 @@ def winner(results: dict[int, float]) -> int:
     return max(results, key=lambda layer: (results[layer], layer))
 
 
-def search_progress(
-    state_dir: Path, num_layers: int, n: int, protected: tuple[int, ...] = PROTECTED_LAYERS
-) -> tuple[int, list[int]] | None:
-    """Where a search saved in ``state_dir`` stands, from its files alone (no model): the first step that
-    is not fully scored and the indices of its candidates still missing (as ``--candidate_index`` counts
-    them), or None when all ``n`` steps are scored. Without a baseline, step 1 is the first."""
+@dataclass
+class Replay:
+    """A search as its files tell it (no model): the layers removed by the finished steps with their history,
+    and the first step not fully scored (None when every step is) with the indices of its missing candidates
+    (as ``--candidate_block`` counts them in blocks)."""
+
+    removed: list[int]
+    history: list[dict[str, Any]]
+    step: int | None
+    missing: list[int]
+
+
+def replay(state_dir: Path, num_layers: int, n: int, protected: tuple[int, ...] = PROTECTED_LAYERS) -> Replay:
+    """Walk a search's saved steps; without a baseline, step 1 is the first unfinished one."""
     state_dir = Path(state_dir)
     removed: list[int] = []
-    baseline_path = state_dir / "baseline.json"
+    history: list[dict[str, Any]] = []
+    baseline_path = state_dir / f"{BASELINE}.json"
     baseline = read_json(baseline_path)["scores"] if baseline_path.is_file() else None
     for step in range(1, n + 1):
         candidates = [i for i in range(num_layers) if i not in removed and i not in protected]
-        step_dir = state_dir / f"step_{step:02d}"
-        paths = [step_dir / f"layer_{layer:03d}.json" for layer in candidates]
+        step_dir = state_dir / step_name(step)
+        paths = [step_dir / f"{layer_name(layer)}.json" for layer in candidates]
         missing = [index for index, path in enumerate(paths) if not path.is_file()]
         if missing or baseline is None:
-            return step, missing
-        scores = {layer: read_json(path)["scores"] for layer, path in zip(candidates, paths)}
-        removed.append(winner({layer: normalized_score(s, baseline) for layer, s in scores.items()}))
-    return None
+            return Replay(removed, history, step, missing)
+        results = {
+            layer: normalized_score(read_json(path)["scores"], baseline)
+            for layer, path in zip(candidates, paths)
+        }
+        best = winner(results)
+        removed.append(best)
+        history.append(
+            {
+                "step": step,
+                "removed": best,
+                "score": results[best],
+                "candidates": {str(k): v for k, v in results.items()},
+            }
+        )
+    return Replay(removed, history, None, [])
+
+
+def search_progress(
+    state_dir: Path, num_layers: int, n: int, protected: tuple[int, ...] = PROTECTED_LAYERS
+) -> tuple[int, list[int]] | None:
+    """The first step not fully scored and its missing candidates' indices, or None when all ``n`` are."""
+    state = replay(state_dir, num_layers, n, protected)
+    return None if state.step is None else (state.step, state.missing)
 
 
 def _task_scores(result: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -76,7 +104,9 @@ def _task_scores(result: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 @dataclass
 class GreedySearch:
-    """Algorithm 1 with its state in ``state_dir``; ``settings`` must match on resume."""
+    """Algorithm 1 with its state in ``state_dir``; the ``settings`` that change a result must match on resume
+    (:func:`infra.resume.check_resume`). The number of steps is not one of them: a search of n steps is the
+    first n steps of a longer one, so one search serves every pruning amount."""
 
     model: Any
     tokenizer: Any
@@ -90,19 +120,11 @@ class GreedySearch:
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        settings_path = self.state_dir / "search.json"
-        if settings_path.exists():
-            saved = read_json(settings_path)
-            if saved != self.settings:
-                changed = sorted(
-                    k for k in set(saved) | set(self.settings) if saved.get(k) != self.settings.get(k)
-                )
-                raise SearchStateError(
-                    f"{settings_path}: the saved search used other settings ({', '.join(changed)}); "
-                    "use a new state directory"
-                )
-        else:
-            atomic_write_json(settings_path, self.settings)
+        check_resume(
+            self.state_dir / SEARCH_SETTINGS,
+            self.settings,
+            remedy="use a new search directory (--search_dir)",
+        )
         self.num_layers = len(_layers(self.model))
         self.evaluations = 0
 
@@ -117,7 +139,7 @@ class GreedySearch:
         return scores
 
     def baseline(self) -> dict[str, float]:
-        path = self.state_dir / "baseline.json"
+        path = self.state_dir / f"{BASELINE}.json"
         if path.exists():
             return read_json(path)["scores"]
         scores = _task_scores(self.scorer(self.model, self.tokenizer))
@@ -129,42 +151,52 @@ class GreedySearch:
         return [i for i in range(self.num_layers) if i not in removed and i not in self.protected]
 
     def step_dir(self, step: int) -> Path:
-        return self.state_dir / f"step_{step:02d}"
+        return self.state_dir / step_name(step)
 
-    def run(self, candidate_index: int | None = None) -> tuple[list[int], list[dict[str, Any]]]:
-        """Run (or resume) the search. With ``candidate_index``, evaluate only that candidate of the first
-        unfinished step and return (an array task); the run without it completes the search."""
-        baseline = self.baseline()
-        removed: list[int] = []
-        history: list[dict[str, Any]] = []
-        for step in range(1, self.n + 1):
-            step_dir = self.step_dir(step)
+    def run(
+        self, candidate_block: int | None = None, block_size: int = 1
+    ) -> tuple[list[int], list[dict[str, Any]]]:
+        """Run (or resume) the search. With ``candidate_block``, evaluate only that block of ``block_size``
+        candidates of the first unfinished step and return (an array task, one engine for the block); the
+        run without it completes the search and writes its order (``order.json``)."""
+        self.baseline()
+        while True:
+            state = replay(self.state_dir, self.num_layers, self.n, self.protected)
+            if state.step is None:
+                break
+            candidates = self.candidates(state.removed)
+            step_dir = self.step_dir(state.step)
             step_dir.mkdir(exist_ok=True)
-            candidates = self.candidates(removed)
-            if candidate_index is not None:
-                missing = [c for c in candidates if not (step_dir / f"layer_{c:03d}.json").exists()]
-                if missing:
-                    if candidate_index < len(candidates):
-                        layer = candidates[candidate_index]
-                        self._evaluate(step_dir / f"layer_{layer:03d}.json", sorted(removed + [layer]))
-                    return removed, history
-            results = {}
+            todo = [candidates[i] for i in state.missing]
+            if candidate_block is not None:
+                block = candidates[candidate_block * block_size : (candidate_block + 1) * block_size]
+                todo = [layer for layer in todo if layer in block]
             for layer in progress_bar(
-                candidates, desc=f"iterative step {step}/{self.n}", disable=not self.progress, leave=False
+                todo, desc=f"iterative step {state.step}/{self.n}", disable=not self.progress, leave=False
             ):
-                scores = self._evaluate(step_dir / f"layer_{layer:03d}.json", sorted(removed + [layer]))
-                results[layer] = normalized_score(scores, baseline)
-            best = winner(results)
-            removed.append(best)
-            history.append(
-                {
-                    "step": step,
-                    "removed": best,
-                    "score": results[best],
-                    "candidates": {str(k): v for k, v in results.items()},
-                }
-            )
-        return removed, history
+                self._evaluate(step_dir / f"{layer_name(layer)}.json", sorted([*state.removed, layer]))
+            if candidate_block is not None:
+                return state.removed, state.history
+        saved = read_order(self.state_dir)
+        if saved is None or len(saved["removed"]) < len(state.removed):
+            atomic_write_json(
+                self.state_dir / SEARCH_ORDER,
+                {"removed": state.removed, "history": state.history, "baseline": self.baseline(),
+                 "settings": self.settings},
+            )  # fmt: skip
+        return state.removed, state.history
+
+
+def read_order(state_dir: str | Path) -> dict[str, Any] | None:
+    """A finished search's greedy order (``removed``, the layers in the order they went) and its history."""
+    path = Path(state_dir) / SEARCH_ORDER
+    return read_json(path) if path.is_file() else None
+
+
+def search_done(state_dir: str | Path, steps: int) -> bool:
+    """Whether a search has chosen at least ``steps`` layers."""
+    order = read_order(state_dir)
+    return order is not None and len(order["removed"]) >= steps
 
 
 def _layers(model: Any) -> Any:
@@ -240,7 +272,7 @@ def single_layer_sweep(
     targets = [None, *layers] if baseline else list(layers)
     results: dict[int, dict[str, float]] = {}
     for layer in progress_bar(targets, desc="single-layer sweep", disable=not progress):
-        name = "baseline" if layer is None else f"layer_{layer:03d}"
+        name = BASELINE if layer is None else layer_name(layer)
         path = output_dir / f"{name}.json"
         if path.exists():
             if layer is not None:

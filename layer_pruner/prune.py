@@ -6,8 +6,9 @@
     python -m layer_pruner.prune --config configs/prune/bi.yaml --model ... --output_dir ...
 
 Methods: reverse (the last n layers), bi (block influence), bi_shortgpt (official ShortGPT variant), angular
-(Gromov et al. block), iterative (paper Algorithm 1; needs --model_config for prompts), layers (an explicit
-list). ``--plan_only`` writes plan.json without materializing.
+(Gromov et al. block), iterative (paper Algorithm 1; needs --model_config for prompts: the first n layers of
+the search in --search_dir, run or continued here when it has fewer; ``layer_pruner.search``), layers (an
+explicit list). ``--plan_only`` writes plan.json without materializing.
 """
 
 from __future__ import annotations
@@ -20,16 +21,14 @@ from pathlib import Path
 from infra.calibration import CalibrationConfig, calibration_texts
 from infra.config import ConfigError, parse_cli, report_error
 from infra.files import atomic_directory
-from infra.generation import BACKENDS
 from infra.manifest import Manifest
 from infra.modeling import ModelLoadError, check_causal_lm, count_parameters, load_model, load_tokenizer
-from infra.task_registry import registry
 from layer_pruner.plan import METHODS, PlanError, PrunePlan, layers_to_remove, validate_removal
+from layer_pruner.search import SearchOptions
 
 
-@dataclass
-class PruneArgs:
-    model: str = field(metadata={"help": "hub id or local checkpoint"})
+@dataclass(kw_only=True)
+class PruneArgs(SearchOptions):
     method: str = field(metadata={"help": "|".join(METHODS)})
     output_dir: str
     n: int | None = None
@@ -46,45 +45,7 @@ class PruneArgs:
     batch_size: int = 1
     plan_only: bool = False
     overwrite: bool = False
-    device: str = "auto"
-    dtype: str = field(
-        default="auto",
-        metadata={
-            "help": "BI and the search's dtype (auto: the checkpoint's; the scripts pass the model config's)"
-        },
-    )
     out_shard_size: int = 500_000_000
-    # iterative search
-    model_config: str | None = field(default=None, metadata={"help": "configs/models name (prompts, stops)"})
-    tasks: list[str] = field(
-        default_factory=lambda: list(registry().search_tasks),
-        metadata={"help": "iterative: the tasks candidates are scored on (configs/tasks/generative.yaml)"},
-    )
-    n_items: int | None = field(
-        default=None, metadata={"help": "items per task (default: the registry's 100)"}
-    )
-    data: list[str] = field(default_factory=list, metadata={"help": "task=file for local task data"})
-    max_new_tokens: int = 8192
-    temperature: float = 0.9
-    top_p: float = 1.0
-    top_k: int = 50
-    gen_batch_size: int = 8
-    backend: str = field(
-        default="auto",
-        metadata={"help": "auto (vllm on a GPU node), hf or vllm (candidates inside the engine)"},
-    )
-    tensor_parallel_size: int = 1
-    seed: int = 0
-    search_dir: str | None = None
-    candidate_index: int | None = field(
-        default=None,
-        metadata={
-            "help": "iterative: score only this candidate of the first unfinished step (an array task)"
-        },
-    )
-    baseline_only: bool = field(
-        default=False, metadata={"help": "iterative: score only the unpruned model (before the array tasks)"}
-    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -94,10 +55,12 @@ class PruneArgs:
                 raise ConfigError("key 'layers': method 'layers' needs --layers i,j,...")
         elif (self.n is None) == (self.ratio is None):
             raise ConfigError(f"method {self.method!r} needs exactly one of --n or --ratio")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"key 'backend': expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if (self.candidate_index is not None or self.baseline_only) and self.method != "iterative":
-            raise ConfigError("--candidate_index and --baseline_only belong to the iterative method")
+        self.check_search()
+        searching = self.candidate_block is not None or self.baseline_only or self.search_dir is not None
+        if searching and self.method != "iterative":
+            raise ConfigError(
+                "--search_dir, --candidate_block and --baseline_only belong to the iterative method"
+            )
         if self.method == "iterative" and self.model_config is None:
             raise ConfigError("key 'model_config': the iterative method needs --model_config for its prompts")
 
@@ -150,55 +113,30 @@ def choose(args: PruneArgs, num_layers: int) -> PrunePlan:
             **common,
         )
 
-    from eval.scoring import build_scorer
-    from infra.model_spec import load_model_spec
-    from layer_pruner.iterative import GreedySearch, candidate_model, search_dir_for
+    from layer_pruner.iterative import search_dir_for
+    from layer_pruner.search import prefix, run_search
 
-    spec = load_model_spec(args.model_config)
-    scorer = build_scorer(
-        spec,
-        args.tasks,
-        n_items=args.n_items,
-        data=args.data,
-        seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.gen_batch_size,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        model=args.model,
-    )
-    model = candidate_model(
-        args.model, args.backend, spec, args.dtype, args.device, args.tensor_parallel_size
-    )
-    settings = {
-        "model": args.model,
-        "tasks": args.tasks,
-        "n_items": args.n_items,
-        "n": n,
-        "seed": args.seed,
-        "max_new_tokens": args.max_new_tokens,
-        "temperature": args.temperature,
-        "model_config": args.model_config,
-    }
     search_dir = Path(args.search_dir) if args.search_dir else search_dir_for(args.output_dir)
-    search = GreedySearch(model, tokenizer, scorer, n, search_dir, settings=settings)
-    if args.baseline_only:
-        search.baseline()
-        raise SystemExit(0)
-    removed, history = search.run(args.candidate_index)
-    if len(removed) < n:
-        raise SystemExit(0)  # an array task evaluated its candidate; the final run merges
+    removed = prefix(search_dir, n)
+    if removed is None or args.baseline_only or args.candidate_block is not None:
+        result = run_search(args, n, search_dir)
+        if result is None:
+            raise SystemExit(0)  # an array task scored its part; the final run prunes
+        removed = result["removed"]
+    from layer_pruner.iterative import read_order
+
+    order = read_order(search_dir) or {}
+    history = [step for step in order.get("history", []) if step["step"] <= n]
     return PrunePlan(
         removed_layers=removed,
-        scores={"history": history, "baseline": search.baseline()},
+        scores={"history": history, "baseline": order.get("baseline")},
         calibration={"tasks": args.tasks, "n_items": args.n_items, "search_dir": str(search_dir)},
         **common,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_cli(PruneArgs, argv, doc=__doc__)
+    args = parse_cli(PruneArgs, argv, doc=__doc__, gpu_stage=True)
     manifest = Manifest("layer_pruner.prune", config=args, seeds={"seed": args.seed})
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not args.overwrite:

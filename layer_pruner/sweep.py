@@ -20,6 +20,7 @@ from pathlib import Path
 from infra.config import ConfigError, parse_cli, report_error
 from infra.files import atomic_write_json, read_json
 from infra.generation import BACKENDS
+from infra.layout import BASELINE, SWEEP_SUMMARY, layer_name, layer_of
 from infra.manifest import Manifest
 from infra.task_registry import registry
 
@@ -66,7 +67,7 @@ class SweepArgs:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_cli(SweepArgs, argv, doc=__doc__)
+    args = parse_cli(SweepArgs, argv, doc=__doc__, gpu_stage=True)
     from eval.scoring import build_scorer
     from infra.model_spec import resolve_model_spec
     from infra.modeling import load_tokenizer
@@ -106,10 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (ConfigError, ValueError, FileNotFoundError) as error:
         return report_error(error)
-    finished = {path.stem: read_json(path)["scores"] for path in sorted(output_dir.glob("layer_*.json"))}
-    baseline = output_dir / "baseline.json"
+    finished = {
+        path.stem: read_json(path)["scores"]
+        for path in sorted(output_dir.glob("*.json"))
+        if layer_of(path.stem) is not None
+    }
+    baseline = output_dir / f"{BASELINE}.json"
     atomic_write_json(
-        output_dir / "sweep.json",
+        output_dir / SWEEP_SUMMARY,
         {
             "model": args.model,
             "tasks": args.tasks,
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     # Complete (a manifest) once the baseline and every layer the sweep covers are scored, however many jobs
     # that took.
     first = 0 if args.include_first else 1
-    covered = all(f"layer_{layer:03d}" in finished for layer in range(first, num_layers))
+    covered = all(layer_name(layer) in finished for layer in range(first, num_layers))
     if covered and baseline.exists():
         Manifest("layer_pruner.sweep", config=args, seeds={"seed": args.seed}).write(output_dir)
     print(f"[sweep] {len(finished)} layers scored in {output_dir}")

@@ -1,48 +1,45 @@
-"""The experiments' stage plan: for a plan (an experiment script, or a stage the studies share) and a model
-config, the ordered stages, each with its command, the result paths it reads and writes and whether it is
-done, built from the experiment grid and one results layout (:class:`infra.layout.ResultsLayout`).
+"""The experiments' stage graph: for a plan (an artifact script, or ``paper``: every artifact) and a model
+config, the stages, each with its typed arguments, the result paths it reads and writes and whether it is
+done, built from a study (:mod:`orchestration.study`), the experiment grid and one results layout
+(:class:`infra.layout.ResultsLayout`).
 
     python -m orchestration.plan table1_pruning llama-3.1-8b-instruct          # run what is not done
-    PLAN=1 python -m orchestration.plan table1_pruning llama-3.1-8b-instruct   # print it, run nothing
+    PLAN=1 python -m orchestration.plan paper llama-3.1-8b-instruct            # the whole graph, run nothing
+    STUDY=toy python -m orchestration.plan paper toy-llama --jobs 2            # two stages side by side
     python -m orchestration.plan --list                                        # the plans
 
-The experiment scripts (``scripts/<plan>.sh``) are this call under their ``#SBATCH`` headers, ``PLAN=1``
-prints the same list, and :mod:`orchestration.slurm` submits it as jobs. A complete stage (its manifest is
-present) is reported as ``[skip] <output>``, so rerunning resumes. The variables (``scripts/lib.sh`` lists
-them) override single settings; unset, each stage's own default applies, read from its dataclass or the task
-registry, so a default is written once.
+The scripts (``scripts/<plan>.sh``) are this call under their ``#SBATCH`` headers; ``PLAN=1`` prints the same
+graph, :mod:`orchestration.slurm` submits it and :mod:`orchestration.gpu_hours` estimates it. ``paper`` is
+every artifact's stages, each planned once; an artifact's plan is its stages and their ancestors in it. A
+complete stage (its manifest is present) is reported as ``[skip] <output>``, so rerunning resumes.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from infra.config import ConfigError, load_yaml
-from infra.experiments import Experiments, _shell, grid_points, load_experiments
+from infra.experiments import Experiments, Run, load_experiments
 from infra.layout import ResultsLayout
 from infra.model_spec import load_model_spec
 from infra.paths import REPO_ROOT
 from infra.task_registry import registry
+from orchestration.graph import Graph, PlanError, Search, Stage
+from orchestration.study import Study, dataset_variable, load_study
 
-NARROWING = ("METHODS", "AMOUNTS", "RECOVERIES", "RECIPES")
 LOCAL_MODEL = re.compile(r"^(/|\./|\.\./|\.cache/|outputs/)")
 
-
-class PlanError(ConfigError):
-    """A plan that cannot be made (a missing input, a bad variable); the message names it."""
+__all__ = ["Plan", "PlanError", "PLANS", "plan_stages", "main"]
 
 
 def stage_default(module: str, dataclass_name: str, name: str) -> Any:
-    """A stage's own default (its CLI dataclass field), so that the plan prints the value the stage uses."""
+    """A stage's own default (its CLI dataclass field), so that the plan passes the value the stage uses."""
     import importlib
 
     cls = getattr(importlib.import_module(module), dataclass_name)
@@ -52,290 +49,377 @@ def stage_default(module: str, dataclass_name: str, name: str) -> Any:
     raise KeyError(f"{module}.{dataclass_name} has no field {name!r}")
 
 
-def shell_word(arg: str) -> str:
-    return arg if re.fullmatch(r"[A-Za-z0-9_./:=,@+%-]+", arg) else shlex.quote(arg)
+def launcher_processes(launcher: list[str]) -> int:
+    """How many processes (GPUs) a launch line starts: ``accelerate launch`` (``--num_processes`` or its
+    ``--config_file``'s ``num_processes``), ``torchrun --nproc_per_node``; plain ``python`` one."""
 
+    def value(name: str) -> str | None:
+        for i, word in enumerate(launcher):
+            if word == name and i + 1 < len(launcher):
+                return launcher[i + 1]
+            if word.startswith(f"{name}="):
+                return word.split("=", 1)[1]
+        return None
 
-@dataclass
-class Stage:
-    """One stage command. ``outputs``/``inputs``: result paths it writes and reads (a SLURM job waits for the
-    jobs writing its inputs). ``layers``: a sweep's layers (one array task each on SLURM)."""
-
-    command: list[str]
-    outputs: list[str]
-    inputs: list[str] = field(default_factory=list)
-    layers: list[int] = field(default_factory=list)
-    array_command: list[str] | None = None  # a sweep's command for one layer (an array task adds --layer)
-    search: dict[str, Any] | None = None  # an iterative search: model_config, n, ratio
-
-    @property
-    def module(self) -> str:
-        return (
-            self.command[self.command.index("-m") + 1] if "-m" in self.command else Path(self.command[0]).name
-        )
-
-    def line(self) -> str:
-        return " ".join(shell_word(arg) for arg in self.command)
-
-
-@dataclass
-class Settings:
-    """The variables of the experiment scripts (``scripts/lib.sh``) as read from an environment."""
-
-    env: Mapping[str, str]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        value = self.env.get(name, "")
-        return value if value != "" else default
-
-    def words(self, name: str) -> list[str]:
-        return self.get(name, "").split()
-
-    def flag(self, flag: str, name: str) -> list[str]:
-        """``[flag, $name]`` when the variable is set, else nothing (the stage's default)."""
-        value = self.get(name)
-        return [flag, value] if value is not None else []
-
-    @property
-    def narrowing(self) -> dict[str, list[str]]:
-        return {
-            var.lower(): self.get(var, "").replace(",", " ").split() for var in NARROWING if self.get(var)
-        }
-
-    def narrow_flags(self) -> list[str]:
-        return [arg for key, values in self.narrowing.items() for arg in (f"--{key}", ",".join(values))]
+    if Path(launcher[0]).name == "torchrun" or launcher[:3] == ["python", "-m", "torch.distributed.run"]:
+        count = value("--nproc_per_node") or value("--nproc-per-node")
+        if count is None or not count.isdigit():
+            raise PlanError(f"FULL_LAUNCH={' '.join(launcher)!r}: give torchrun --nproc_per_node N")
+        return int(count)
+    if Path(launcher[0]).name == "accelerate" and "launch" in launcher[1:2]:
+        count = value("--num_processes")
+        if count is None:
+            config = value("--config_file")
+            if config is None:
+                raise PlanError(f"FULL_LAUNCH={' '.join(launcher)!r}: give --config_file or --num_processes")
+            count = str((load_yaml(REPO_ROOT / config) or {}).get("num_processes", 1))
+        return int(count)
+    return 1
 
 
 class Plan:
-    """The stages of one model's study, in order, built by the stage methods below (each mirrors one stage of
-    the pipeline, skips what is complete and plans an output once)."""
+    """The stages of one model's study, in one :class:`Graph`, built by the stage methods below (each
+    mirrors one stage of the pipeline, skips what is complete and plans an output once)."""
 
-    def __init__(self, model_config: str, env: Mapping[str, str] | None = None):
-        self.settings = s = Settings(dict(os.environ if env is None else env))
-        self.experiments_path = s.get("EXPERIMENTS", "configs/experiments/paper.yaml")
-        self.experiments: Experiments = load_experiments(REPO_ROOT / self.experiments_path)
+    def __init__(self, model_config: str, study: Study):
+        self.study = study
         if not model_config:
             known = " ".join(sorted(p.stem for p in (REPO_ROOT / "configs" / "models").glob("*.yaml")))
             raise PlanError(f"give a model config name (one of: {known})")
         if not (REPO_ROOT / "configs" / "models" / f"{model_config}.yaml").is_file():
             raise PlanError(f"configs/models/{model_config}.yaml: no such model config")
+        self.experiments_path = study.experiments
+        grid = load_experiments(REPO_ROOT / study.experiments)
+        self.experiments: Experiments = grid.resolved(model_config, study.extras).narrowed(**study.narrowing)
         self.spec = load_model_spec(model_config)
         self.model_config = model_config
-        self.model = s.get("MODEL_PATH", self.spec.hub_id)
+        self.model = study.model_path or self.spec.hub_id
         if LOCAL_MODEL.match(self.model) and not (REPO_ROOT / self.model / "config.json").is_file():
-            raise PlanError(
-                f"missing model directory {self.model} (model config {model_config}; set MODEL_PATH, or build "
-                "the toy model with python -m infra.study_models.toy_model)"
-            )
+            if not study.build_model:
+                raise PlanError(
+                    f"missing model directory {self.model} (model config {model_config}; set MODEL_PATH, or "
+                    "build the toy model with python -m infra.study_models.toy_model)"
+                )
         self.num_layers = self.spec.num_layers
         # Block influence, the search and the sweep in the model's own dtype (bf16 for the paper models), as
         # the original's notebook and vLLM engines ran them.
-        self.dtype = s.get("PRUNE_DTYPE", self.spec.dtype)
-        self.results = f"{s.get('OUT', 'outputs')}/{model_config}"
+        self.dtype = study.prune_dtype or self.spec.dtype
+        self.results = f"{study.out}/{model_config}"
         self.layout = ResultsLayout(self.results)
-        self.tasks = s.get("TASKS", ",".join(registry().eval_tasks))
-        self.cal_tasks = s.get("CAL_TASKS", ",".join(registry().search_tasks))
-        self.classify = s.get("CLASSIFY", "1")
-        self.max_new_tokens = s.get(
-            "MAX_NEW_TOKENS", str(stage_default("eval.generative", "GenerativeArgs", "max_new_tokens"))
+        self.tasks = list(study.tasks or registry().eval_tasks)
+        self.cal_tasks = list(study.cal_tasks or registry().search_tasks)
+        self.classify = study.classify
+        self.max_new_tokens = study.max_new_tokens or stage_default(
+            "eval.generative", "GenerativeArgs", "max_new_tokens"
         )
-        self.backend = s.get("BACKEND", "auto")
-        self.task_data = s.words("TASK_DATA")
-        self.seed_flags = s.flag("--seed", "SEED")
-        self.gen_batch_flags = s.flag("--batch_size", "GEN_BATCH")
-        self.stages: list[Stage] = []
-        self.lines: list[str] = []  # what PLAN=1 prints: stage commands and "[skip] <output>"
-        self._planned: set[str] = set()
+        self.graph = Graph()
 
     # --- bookkeeping ---------------------------------------------------------------------------------------
+    @property
+    def stages(self) -> list[Stage]:
+        return self.graph.stages
+
+    @property
+    def lines(self) -> list[str]:
+        return self.graph.text()
+
     def pending(self, output: str, done: bool) -> bool:
-        """Whether a stage still has to write ``output``; a complete one is reported, a planned one not
-        planned twice."""
-        if done:
-            self.lines.append(f"[skip] {output}")
-            return False
-        if output in self._planned:
-            return False
-        self._planned.add(output)
-        return True
+        return self.graph.pending(output, done)
 
-    def add(self, stage: Stage) -> None:
-        self.stages.append(stage)
-        self.lines.append(stage.line())
+    def add(self, stage: Stage) -> Stage:
+        return self.graph.add(stage)
 
-    def calibration_flags(self) -> list[str]:
-        """BI and angular calibration texts (CALIBRATION, N_CALIBRATION; unset: layer_pruner.prune's defaults),
-        for the pruner and the BI profile alike."""
-        s = self.settings
+    def seed_args(self) -> list[tuple[str, Any]]:
+        return [("--seed", self.study.seed)] if self.study.seed is not None else []
+
+    def gen_batch_args(self, flag: str = "--batch_size") -> list[tuple[str, Any]]:
+        return [(flag, self.study.gen_batch)] if self.study.gen_batch is not None else []
+
+    def task_data_args(self) -> list[tuple[str, Any]]:
+        return [("--data", entry) for entry in self.study.task_data]
+
+    def calibration_args(self) -> list[tuple[str, Any]]:
+        """BI and angular calibration texts (unset: layer_pruner.prune's defaults), for the pruner and the BI
+        profile alike."""
+        s = self.study
         return [
-            "--calibration", s.get("CALIBRATION", stage_default("layer_pruner.prune", "PruneArgs", "calibration")),
-            "--n_calibration", s.get("N_CALIBRATION", str(stage_default("layer_pruner.prune", "PruneArgs", "n_calibration"))),
+            ("--calibration", s.calibration or stage_default("layer_pruner.prune", "PruneArgs", "calibration")),
+            ("--n_calibration", s.n_calibration or stage_default("layer_pruner.prune", "PruneArgs", "n_calibration")),
         ]  # fmt: skip
 
-    def grid_value(self, dotted: str, optional: bool = False) -> str:
-        return _shell(self.experiments.get(dotted, optional))
-
     # --- datasets --------------------------------------------------------------------------------------------
-    def dataset_var(self, name: str) -> str:
-        return name.upper().replace("-", "_")
-
     def dataset_source(self, name: str) -> str:
-        """The hub id or file a dataset name stands for: its variable, else the grid's source."""
-        return self.settings.get(self.dataset_var(name)) or self.grid_value(f"datasets.{name}.source")
+        """The hub id or file a dataset name stands for: the study's, else the grid's source."""
+        if name not in self.experiments.datasets:
+            raise PlanError(f"{self.experiments.path}: no key 'datasets.{name}.epochs'")
+        return self.study.datasets.get(name) or self.experiments.datasets[name].source
 
     def require_datasets(self, *names: str) -> None:
         for name in names:
             source = self.dataset_source(name)
-            if source.endswith((".jsonl", ".json", ".parquet", ".gz")) and not (REPO_ROOT / source).exists():
-                raise PlanError(f"missing input {source} ({self.dataset_var(name)})")
+            local = source.endswith((".jsonl", ".json", ".parquet", ".gz"))
+            if local and not (REPO_ROOT / source).exists() and not self.study.build_model:
+                raise PlanError(f"missing input {source} ({dataset_variable(name)})")
 
-    def check_recoveries(self, recoveries: list[str]) -> None:
-        for recovery in recoveries:
-            if recovery == "none":
-                continue
-            if not re.match(r"^(sft|sgr)-", recovery):
-                raise PlanError(f"recovery {recovery}: expected none, sft-<dataset> or sgr-<dataset>")
-            self.grid_value(f"datasets.{recovery.split('-', 1)[1]}.epochs")
-            self.require_datasets(recovery.split("-", 1)[1])
+    def check_recoveries(self, runs: list[Run]) -> None:
+        for run in runs:
+            if run.recovery is not None:
+                self.require_datasets(run.data)
 
-    def points(self, artifact: str) -> list[tuple[str, str, str, str, str]]:
-        """The artifact's runs (:func:`infra.experiments.grid_points`), narrowed as ``analysis.build_artifacts``
-        narrows them, checked before any stage is planned."""
-        only = self.settings.get("SPLIT_METHODS", "").replace(",", " ").split() or None
-        points = grid_points(self.experiments, artifact, self.settings.narrowing, only)
-        self.check_recoveries(sorted({point[3] for point in points}))
-        return points
+    def runs(self, artifact: str) -> list[Run]:
+        """The artifact's runs, resolved for this model and narrowed as the study says (as
+        ``analysis.build_artifacts`` reads them), checked before any stage is planned."""
+        for value in self.study.recoveries:
+            if not re.match(r"^(none|(sft|sgr)-[a-z0-9_]+)$", value):
+                raise PlanError(f"recovery {value}: expected none, sft-<dataset> or sgr-<dataset>")
+        if artifact not in self.experiments.artifacts:
+            raise PlanError(self.not_in_grid(artifact))
+        runs = self.experiments.grid(artifact).runs(self.experiments.recipe)
+        self.check_recoveries(runs)
+        return runs
+
+    def not_in_grid(self, artifact: str) -> str:
+        """Why an artifact has no runs for this model: which models the grid runs it for."""
+        grid = load_experiments(REPO_ROOT / self.study.experiments)
+        if artifact not in grid.artifacts:
+            return f"{grid.path}: no artifact {artifact!r}"
+        models = sorted({m for b in grid.grid(artifact).blocks if not b.extra for m in b.models})
+        where = f" (the paper shows it for {', '.join(models)})" if models else ""
+        return f"{grid.path}: {artifact} has no runs for {self.model_config}{where}"
 
     # --- stages ----------------------------------------------------------------------------------------------
+    def amount_args(self, amount: str) -> list[tuple[str, Any]]:
+        if amount.endswith("pct"):
+            return [("--ratio", int(amount[:-3]) / 100)]
+        if amount.endswith("layers"):
+            return [("--n", int(amount[: -len("layers")]))]
+        raise PlanError(f"pruning amount {amount}: expected <percent>pct or <count>layers")
+
     def prune(
-        self, method: str, amount: str, target: str | None = None, cal_tasks: str | None = None
-    ) -> None:
-        s = self.settings
+        self, method: str, amount: str, target: str | None = None, cal_tasks: list[str] | None = None
+    ) -> str:
+        s = self.study
         target = target or self.layout.pruned_model(method, amount)
         if not self.pending(target, self.layout.done(target)):
-            return
-        if amount.endswith("pct"):
-            amount_flags = ["--ratio", str(int(amount[:-3]) / 100)]
-        elif amount.endswith("layers"):
-            amount_flags = ["--n", amount[: -len("layers")]]
-        else:
-            raise PlanError(f"pruning amount {amount}: expected <percent>pct or <count>layers")
-        command = [
-            "python", "-m", "layer_pruner.prune", "--model", self.model, "--model_config", self.model_config,
-            "--method", method, *amount_flags, "--output_dir", target, "--overwrite", "--dtype", self.dtype,
-            *self.calibration_flags(),
-            "--tasks", cal_tasks or self.cal_tasks, "--n_items", s.get("CAL_ITEMS", str(registry().items["search"])),
-            "--max_new_tokens", self.max_new_tokens, "--backend", self.backend, *self.task_data, *self.seed_flags,
-            *s.flag("--gen_batch_size", "GEN_BATCH"),
+            return target
+        amount_args = self.amount_args(amount)
+        cal_items = s.cal_items or registry().items["search"]
+        args = [
+            ("--model", self.model), ("--model_config", self.model_config), ("--method", method), *amount_args,
+            ("--output_dir", target), ("--overwrite", None), ("--dtype", self.dtype), *self.calibration_args(),
+            ("--tasks", cal_tasks or self.cal_tasks), ("--n_items", cal_items),
+            ("--max_new_tokens", self.max_new_tokens), ("--backend", s.backend), *self.task_data_args(),
+            *self.seed_args(), *self.gen_batch_args("--gen_batch_size"),
         ]  # fmt: skip
         search = None
-        if method == "iterative":  # on SLURM: one array per search step (orchestration.slurm_jobs)
-            n, ratio = (
-                (int(amount_flags[1]), None) if amount_flags[0] == "--n" else (None, float(amount_flags[1]))
+        inputs = [self.model]
+        cost: dict[str, Any] = {"kind": "prune", "method": method}
+        if method == "iterative":
+            tasks = list(cal_tasks or self.cal_tasks)
+            if s.shared_search:  # the first n layers of the model's one search on these tasks
+                search_dir = self.search(tasks)
+                args.append(("--search_dir", search_dir))
+                inputs.append(search_dir)
+                cost["search_dir"] = search_dir
+            else:  # its own search (on SLURM: one array per step, orchestration.slurm_jobs)
+                search = Search(self.num_layers, self.removed(amount))
+                cost.update(tasks=tasks, items=cal_items)
+        self.add(Stage("layer_pruner.prune", args, [target], inputs, search=search, cost=cost))
+        return target
+
+    def removed(self, amount: str) -> int:
+        """How many layers an amount removes from this model."""
+        from layer_pruner.plan import layers_to_remove
+
+        flag, value = self.amount_args(amount)[0]
+        return layers_to_remove(self.num_layers, **({"n": value} if flag == "--n" else {"ratio": value}))
+
+    def search_steps(self, tasks: list[str]) -> int:
+        """The steps of the model's search on ``tasks``: the largest iterative amount any run of the grid
+        (or the upper bound, on its own tasks) takes from it."""
+        amounts = []
+        if tasks == self.cal_tasks:
+            amounts += [
+                run.amount
+                for grid in self.experiments.artifacts.values()
+                for run in grid.runs(self.experiments.recipe)
+                if run.method == "iterative"
+            ]
+        ub = self.experiments.upper_bound
+        if (
+            ub is not None
+            and ub.method == "iterative"
+            and list(self.study.upper_bound_search_tasks or ub.search_tasks) == tasks
+        ):
+            amounts.append(ub.amount)
+        return max((self.removed(amount) for amount in amounts), default=1)
+
+    def search(self, tasks: list[str]) -> str:
+        """``search/iterative-<tasks>``: the greedy search on ``tasks``, once for every amount (its order's
+        first n layers are each amount's)."""
+        from layer_pruner.iterative import search_done
+
+        s = self.study
+        target = self.layout.search_dir(tasks)
+        steps = self.search_steps(tasks)
+        if not self.pending(target, search_done(REPO_ROOT / target, steps)):
+            return target
+        cal_items = s.cal_items or registry().items["search"]
+        args = [
+            ("--model", self.model), ("--model_config", self.model_config), ("--steps", steps),
+            ("--output_dir", target), ("--dtype", self.dtype), ("--tasks", tasks), ("--n_items", cal_items),
+            ("--max_new_tokens", self.max_new_tokens), ("--backend", s.backend), *self.task_data_args(),
+            *self.seed_args(), *self.gen_batch_args("--gen_batch_size"),
+        ]  # fmt: skip
+        cost = {"kind": "search", "tasks": tasks, "items": cal_items}
+        self.add(
+            Stage(
+                "layer_pruner.search",
+                args,
+                [target],
+                [self.model],
+                search=Search(self.num_layers, steps),
+                cost=cost,
             )
-            search = {"model_config": self.model_config, "n": n, "ratio": ratio}
-        self.add(Stage(command, [target], [self.model], search=search))
+        )
+        return target
 
     def eval(self, run_dir: str, model: str, adapter: str | None = None) -> None:
-        """``<run dir>/eval``: the generative tasks missing there, and the classification tasks (CLASSIFY=1;
+        """``<run dir>/eval``: the generative tasks missing there, and the classification tasks (classify: all;
         unrecovered: not for fine-tuned runs)."""
-        s = self.settings
+        s = self.study
         target = f"{run_dir}/eval"
-        missing = [
-            task for task in self.tasks.split(",") if not (REPO_ROOT / target / f"{task}.json").is_file()
-        ]
-        classify = self.classify == "1" or (
+        missing = [task for task in self.tasks if not (REPO_ROOT / target / f"{task}.json").is_file()]
+        classify = self.classify == "all" or (
             self.classify == "unrecovered" and not target.startswith(f"{self.results}/recovered/")
         )
         if (REPO_ROOT / target / "classification" / "classification.json").is_file():
             classify = False
         if not self.pending(target, not missing and not classify):
             return
-        adapter_flags = ["--adapter", adapter] if adapter else []
+        adapter_args = [("--adapter", adapter)] if adapter else []
         inputs = [model, *([adapter] if adapter else [])]
         if missing:
-            command = [
-                "python", "-m", "eval.generative", "--model", model, *adapter_flags,
-                "--model_config", self.model_config, "--tasks", ",".join(missing), *s.flag("--max_items", "ITEMS"),
-                "--max_new_tokens", self.max_new_tokens, "--backend", self.backend, *self.task_data,
-                *self.seed_flags, *self.gen_batch_flags, "--output_dir", target,
-            ]  # fmt: skip
-            self.add(Stage(command, [target], inputs))
+            self.generative(target, model, adapter, missing)
         if classify:
-            limit = s.get(
-                "CLS_LIMIT", str(stage_default("eval.classification", "ClassificationArgs", "limit"))
+            limit = (
+                s.cls_limit
+                if s.cls_limit is not None
+                else stage_default("eval.classification", "ClassificationArgs", "limit")
             )
-            command = [
-                "python", "-m", "eval.classification", "--model", model, *adapter_flags, "--limit", limit,
-                *s.flag("--tasks", "CLS_TASKS"), *s.flag("--include_path", "CLS_INCLUDE"),
-                *s.flag("--num_fewshot", "CLS_FEWSHOT"), *s.flag("--dtype", "CLS_DTYPE"),
-                "--output_dir", f"{target}/classification",
+            optional = [
+                ("--tasks", s.cls_tasks), ("--include_path", s.cls_include), ("--num_fewshot", s.cls_fewshot),
+                ("--dtype", s.cls_dtype),
             ]  # fmt: skip
-            self.add(Stage(command, [f"{target}/classification"], inputs))
+            args = [
+                ("--model", model), *adapter_args, ("--limit", limit),
+                *[(flag, value) for flag, value in optional if value is not None],
+                ("--output_dir", f"{target}/classification"),
+            ]  # fmt: skip
+            cost = {"kind": "classification", "limit": limit}
+            self.add(Stage("eval.classification", args, [f"{target}/classification"], inputs, cost=cost))
 
     def prepare_data(self, dataset: str) -> str:
         """``data/<dataset>.prompts.jsonl``: sampled and length-filtered prompts (dataset responses kept)."""
-        s = self.settings
+        s = self.study
         target = self.layout.prompts(dataset)
         self.require_datasets(dataset)
         if self.pending(target, self.layout.file_done(target)):
-            limit = s.get("SFT_LIMIT", self.grid_value(f"datasets.{dataset}.limit", optional=True))
-            hub_config = self.grid_value(f"datasets.{dataset}.hub_config", optional=True)
-            command = [
-                "python", "-m", "self_generate.prepare", "--dataset", self.dataset_source(dataset),
-                "--output", target, "--name", dataset, *(["--hub_config", hub_config] if hub_config else []),
-                *(["--limit", limit] if limit else []),
-                "--max_length", s.get("SFT_MAX_LENGTH", self.grid_value("fine_tuning.max_length")),
-                "--model", self.model, "--model_config", self.model_config,
-                "--seed", self.grid_value("fine_tuning.seed"),
+            spec = self.experiments.datasets[dataset]
+            limit = s.sft_limit or spec.limit
+            args = [
+                ("--dataset", self.dataset_source(dataset)), ("--output", target), ("--name", dataset),
+                *([("--hub_config", spec.hub_config)] if spec.hub_config else []),
+                *([("--limit", limit)] if limit else []),
+                *([("--max_length", max_length)] if (max_length := s.sft_max_length or self.experiments.max_length) else []),
+                ("--model", self.model), ("--model_config", self.model_config),
+                ("--seed", self.experiments.seed),
             ]  # fmt: skip
-            self.add(Stage(command, [target], [self.model]))
+            cost = {"kind": "prepare", "dataset": dataset}
+            self.add(Stage("self_generate.prepare", args, [target], [self.model], cost=cost))
         return target
 
-    def self_generate(self, dataset: str, samples: str = "1") -> str:
+    def self_generate(self, dataset: str, samples: int = 1) -> str:
         """``data/<dataset>.sgr[<n>].jsonl``: the unpruned model's answers to the prepared prompts."""
-        s = self.settings
+        s = self.study
         prompts = self.prepare_data(dataset)
         target = self.layout.sgr(dataset, samples)
         if self.pending(target, self.layout.file_done(target)):
-            context = s.get(
-                "SGR_CONTEXT", str(stage_default("self_generate.generate", "GenerateArgs", "max_context"))
-            )
-            command = [
-                "python", "-m", "self_generate.generate", "--model", self.model, "--model_config",
-                self.model_config, "--prompts", prompts, "--output", target, "--n", samples,
-                "--max_new_tokens", self.max_new_tokens, "--max_context", context, "--backend", self.backend,
-                *self.seed_flags, *self.gen_batch_flags,
+            context = s.sgr_context or stage_default("self_generate.generate", "GenerateArgs", "max_context")
+            args = [
+                ("--model", self.model), ("--model_config", self.model_config), ("--prompts", prompts),
+                ("--output", target), ("--n", samples), ("--max_new_tokens", self.max_new_tokens),
+                ("--max_context", context), ("--backend", s.backend), *self.seed_args(), *self.gen_batch_args(),
             ]  # fmt: skip
-            self.add(Stage(command, [target], [self.model, prompts]))
+            cost = {"kind": "self_generate", "dataset": dataset, "samples": samples, "limit": s.sft_limit}
+            self.add(Stage("self_generate.generate", args, [target], [self.model, prompts], cost=cost))
         return target
 
     def fine_tune(self, recipe: str, model: str, data: str, output_dir: str, dataset: str) -> None:
-        s = self.settings
+        s = self.study
         if not self.pending(output_dir, self.layout.done(output_dir)):
             return
-        launcher = s.get("FULL_LAUNCH", "python").split() if recipe == "full" else ["python"]
-        steps: list[str] = []
-        mode = s.get("STEPS", "paper")
-        if mode == "as_run":
-            as_run = self.grid_value(f"datasets.{dataset}.steps_as_run", optional=True)
-            steps = ["--max_steps", as_run] if as_run else []
-        elif mode != "paper":
-            raise PlanError(
-                f"STEPS={mode}: expected paper (the paper's epochs) or as_run (the original's merged checkpoint)"
-            )
+        launcher = list(s.full_launch) if recipe == "full" else ["python"]
+        spec = self.experiments.datasets[dataset]
+        steps = [("--max_steps", spec.steps_as_run)] if s.steps == "as_run" and spec.steps_as_run else []
         # The recipe's global batch (full: 8 over any number of processes), shown in the plan.
         from train.recipe import recipe_path
 
         global_batch = (load_yaml(recipe_path(recipe)) or {}).get("global_batch_size")
-        command = [
-            *launcher, "-m", "train.sft", "--recipe", recipe, "--model", model, "--model_config",
-            self.model_config, "--data", data, "--output_dir", output_dir,
-            "--num_train_epochs", self.grid_value(f"datasets.{dataset}.epochs"),
-            *(["--global_batch_size", str(global_batch)] if global_batch else []), *steps, *self.seed_flags,
-            *s.words("TRAIN_FLAGS"),
+        train_words = [w for key, value in s.train.items() for w in (f"--{key}", _word(value))]
+        args = [
+            ("--recipe", recipe), ("--model", model), ("--model_config", self.model_config), ("--data", data),
+            ("--output_dir", output_dir), ("--num_train_epochs", spec.epochs),
+            *([("--global_batch_size", global_batch)] if global_batch else []), *steps, *self.seed_args(),
         ]  # fmt: skip
-        self.add(Stage(command, [output_dir], [model, data]))
+        args += self.held_out_args(output_dir)
+        extra = [*train_words, *s.train_flags]
+        args += [(word, None) for word in extra]
+        cost = {
+            "kind": "train",
+            "dataset": dataset,
+            "recipe": recipe,
+            "epochs": spec.epochs,
+            "limit": s.sft_limit or spec.limit,
+            "samples": int(re.search(r"\.sgr(\d*)\.jsonl$", data).group(1) or 1) if ".sgr" in data else 1,
+        }
+        self.add(
+            Stage(
+                "train.sft",
+                args,
+                [output_dir],
+                [model, data],
+                launcher=launcher,
+                processes=launcher_processes(launcher),
+                cost=cost,
+            )
+        )
+
+    def held_out_args(self, output_dir: str) -> list[tuple[str, Any]]:
+        """Held-out evaluation as the grid says: once per epoch on a capped set, a curve for Figure 5's runs
+        (HELD_OUT=steps: every 50 steps on the whole split from step 0, as planned before)."""
+        if self.study.held_out == "steps":
+            return [("--eval_strategy", "steps"), ("--eval_steps", 50), ("--eval_at_start", True)]
+        held_out = self.experiments.held_out
+        if held_out is None:
+            return []
+        cap = [("--eval_max_examples", held_out.max_examples)] if held_out.max_examples else []
+        if output_dir in self.curve_runs():
+            return [
+                ("--eval_strategy", "steps"),
+                ("--eval_steps", held_out.curve_eval_steps),
+                ("--eval_at_start", True),
+                *cap,
+            ]
+        return [("--eval_strategy", "epoch"), ("--eval_at_start", False), *cap]
+
+    def curve_runs(self) -> set[str]:
+        """The fine-tuning directories whose held-out loss is drawn as a curve (Figure 5's runs)."""
+        held_out = self.experiments.held_out
+        if held_out is None or held_out.curve_artifact not in self.experiments.artifacts:
+            return set()
+        runs = self.experiments.grid(held_out.curve_artifact).runs(self.experiments.recipe)
+        return {f"{self.layout.recovered_run(run.name)}/train" for run in runs if run.recovery}
 
     def eval_trained(self, run_dir: str, pruned: str, recipe: str) -> None:
         if recipe == "full":
@@ -343,284 +427,325 @@ class Plan:
         else:
             self.eval(run_dir, pruned, f"{run_dir}/train/adapter")
 
-    def point(
-        self, name: str, method: str, amount: str, recovery: str, recipe: str
-    ) -> tuple[str, str | None]:
-        """One run of a grid: prune; for ``none`` evaluate; for ``<sft|sgr>-<dataset>`` fine-tune the pruned
+    def run_stages(self, run: Run) -> tuple[str, str | None]:
+        """One run of a grid: prune; for no recovery evaluate; for ``<sft|sgr>-<dataset>`` fine-tune the pruned
         model with the recipe on the dataset's (sft) or the unpruned model's (sgr) responses, evaluate.
         Returns the run's model and adapter (None for a full model)."""
-        pruned = self.layout.pruned_model(method, amount)
-        self.prune(method, amount)
-        if recovery == "none":
-            self.eval(self.layout.pruned_run(method, amount), pruned)
+        pruned = self.prune(run.method, run.amount)
+        if run.recovery is None:
+            self.eval(self.layout.pruned_run(run.method, run.amount), pruned)
             return pruned, None
-        kind, dataset = recovery.split("-", 1)
-        data = self.self_generate(dataset) if kind == "sgr" else self.prepare_data(dataset)
-        run = self.layout.recovered_run(name)
-        self.fine_tune(recipe, pruned, data, f"{run}/train", dataset)
-        self.eval_trained(run, pruned, recipe)
-        return (f"{run}/train/model", None) if recipe == "full" else (pruned, f"{run}/train/adapter")
+        data = self.self_generate(run.data) if run.recovery == "sgr" else self.prepare_data(run.data)
+        directory = self.layout.recovered_run(run.name)
+        recipe = run.recipe_or(self.experiments.recipe)
+        self.fine_tune(recipe, pruned, data, f"{directory}/train", run.data)
+        self.eval_trained(directory, pruned, recipe)
+        if recipe == "full":
+            return f"{directory}/train/model", None
+        return pruned, f"{directory}/train/adapter"
 
-    def run_grid(
-        self,
-        points: list[tuple[str, str, str, str, str]],
-        after: Callable[[str, str, str | None], None] | None = None,
-    ) -> None:
-        """Every run of ``points`` (:meth:`points`); ``after(name, model, adapter)`` follows each."""
-        for name, method, amount, recovery, recipe in points:
-            model, adapter = self.point(name, method, amount, recovery, recipe)
+    def run_grid(self, runs: list[Run], after: Callable[[Run, str, str | None], None] | None = None) -> None:
+        """Every run of ``runs`` (:meth:`runs`); ``after(run, model, adapter)`` follows each."""
+        for run in runs:
+            model, adapter = self.run_stages(run)
             if after is not None:
-                after(name, model, adapter)
+                after(run, model, adapter)
 
-    def probe(self, run: str, model: str, adapter: str | None = None, layers: str | None = None) -> None:
-        s = self.settings
+    def probe(
+        self,
+        run: str,
+        model: str,
+        adapter: str | None = None,
+        layers: str | None = None,
+        items: int | None = None,
+    ) -> None:
+        s = self.study
         target = self.layout.probe_dir(run)
         if not self.pending(target, self.layout.done(target)):
             return
-        command = [
-            "python", "-m", "analysis.arithmetic_probe", "--model", model,
-            *(["--adapter", adapter] if adapter else []), "--output_dir", target,
-            "--n_items", s.get("PROBE_ITEMS", str(stage_default("analysis.arithmetic_probe", "ProbeArgs", "n_items"))),
-            *s.flag("--data", "PROBE_DATA"), *s.flag("--seed", "PROBE_SEED"), "--ablate_layers", layers or "none",
-            "--dtype", self.dtype,
+        items = s.probe_items or items or stage_default("analysis.arithmetic_probe", "ProbeArgs", "n_items")
+        args = [
+            ("--model", model), *([("--adapter", adapter)] if adapter else []), ("--output_dir", target),
+            ("--n_items", items), *([("--data", s.probe_data)] if s.probe_data else []),
+            *([("--seed", s.probe_seed)] if s.probe_seed is not None else []),
+            ("--ablate_layers", layers or "none"), ("--dtype", self.dtype),
         ]  # fmt: skip
-        self.add(Stage(command, [target], [model, *([adapter] if adapter else [])]))
-
-    def build(self, artifacts: str | None) -> None:
-        """The tables and figures from the results (BUILD=0: left to one build at the end, the toy study)."""
-        if self.settings.get("BUILD", "1") != "1":
-            return
-        command = [
-            "python", "-m", "analysis.build_artifacts", "--results", self.results, "--output_dir",
-            self.layout.artifacts, "--experiments", self.experiments_path,
-            *(["--only", artifacts] if artifacts else []), *self.settings.narrow_flags(),
-        ]  # fmt: skip
-        self.add(Stage(command, [self.layout.artifacts], [self.results]))
-
-
-# --- the plans: one per experiment script (scripts/<name>.sh), and the stages the studies share -------------
-def grid_plan(artifact: str, builds: str | None = None, base: bool = True) -> Callable[[Plan], None]:
-    """An artifact of grid runs: the unpruned model's scores (``base``), every run, the artifact."""
-
-    def plan(p: Plan) -> None:
-        points = p.points(artifact)
-        if base:
-            p.eval(p.layout.base_run, p.model)
-        p.run_grid(points)
-        p.build(builds or artifact)
-
-    plan.__doc__ = f"{artifact}: the unpruned model's scores{'' if base else ' (not needed)'}, every run of its grid, the artifact."
-    return plan
-
-
-def figure7_arithmetic(p: Plan) -> None:
-    """Figure 7: the probe of the unpruned model with each layer ablated (ABLATE [all]), then of each run."""
-    points = p.points("figure_7")
-    p.probe("base", p.model, None, p.settings.get("ABLATE", "all"))
-    p.run_grid(points, after=lambda name, model, adapter: p.probe(name, model, adapter))
-    p.build("figure_7")
-
-
-def figure12_full_ft(p: Plan) -> None:
-    """Figure 12: full fine-tuning against LoRA on the grid's tasks (FIGURE12_TASKS), no classification."""
-    points = p.points("figure_12")
-    p.tasks = p.settings.get("FIGURE12_TASKS", ",".join(p.experiments.get("artifacts.figure_12.tasks")))
-    p.classify = "0"
-    p.eval(p.layout.base_run, p.model)
-    p.run_grid(points)
-    p.build("figure_12")
-
-
-def _sweep_stage(p: Plan) -> bool:
-    """The single-layer sweep of SWEEP_LAYERS [1..L-1] (an array task: its SLURM_ARRAY_TASK_ID); returns
-    whether this is an array task, which scores its layer and stops."""
-    s = p.settings
-    layers = s.get("SWEEP_LAYERS", ",".join(str(i) for i in range(1, p.num_layers)))
-    array_task = s.get("SLURM_ARRAY_TASK_ID")
-    if array_task is not None:
-        layers = array_task
-    target = p.layout.sweep_dir
-    if p.pending(target, p.layout.done(target)):
-        command = [
-            "python", "-m", "layer_pruner.sweep", "--model", p.model, "--model_config", p.model_config,
-            "--output_dir", target, "--dtype", p.dtype, "--layers", layers, "--tasks", p.cal_tasks,
-            *s.flag("--n_items", "N_ITEMS"), "--max_new_tokens", p.max_new_tokens, "--backend", p.backend,
-            *p.task_data, *p.gen_batch_flags,
-        ]  # fmt: skip
-        at = command.index("--layers")
-        p.add(
+        ablated = self.num_layers if layers == "all" else 0
+        cost = {"kind": "probe", "items": items, "ablations": ablated}
+        self.add(
             Stage(
-                command,
+                "analysis.arithmetic_probe",
+                args,
                 [target],
-                [p.model],
-                layers=[int(x) for x in layers.split(",") if x],
-                array_command=command[:at] + command[at + 2 :],
+                [model, *([adapter] if adapter else [])],
+                cost=cost,
             )
         )
-    return array_task is not None
 
-
-def sweep(p: Plan) -> None:
-    """Figures 1-4: each layer removed alone (SWEEP_LAYERS [1..L-1]; an array task: its SLURM_ARRAY_TASK_ID),
-    the probe over every layer, the BI profile."""
-    if _sweep_stage(p):
-        return
-    p.probe("base", p.model, None, "all")
-    target = p.layout.bi_profile_dir
-    if p.pending(target, p.layout.done(target)):
-        command = [
-            "python", "-m", "analysis.bi_profile", "--model", p.model, "--output_dir", target, "--dtype", p.dtype,
-            *p.calibration_flags(),
+    def sweep(self) -> None:
+        """The single-layer sweep of the study's layers [1..L-1] (on SLURM an array, a task a layer)."""
+        s = self.study
+        layers = list(s.sweep_layers or range(1, self.num_layers))
+        target = self.layout.sweep_dir
+        if not self.pending(target, self.layout.done(target)):
+            return
+        items = s.n_items
+        args = [
+            ("--model", self.model), ("--model_config", self.model_config), ("--output_dir", target),
+            ("--dtype", self.dtype), ("--layers", layers), ("--tasks", self.cal_tasks),
+            *([("--n_items", items)] if items is not None else []), ("--max_new_tokens", self.max_new_tokens),
+            ("--backend", s.backend), *self.task_data_args(), *self.gen_batch_args(),
         ]  # fmt: skip
-        p.add(Stage(command, [target], [p.model]))
-    p.build("figure_1,figure_2,figure_3,figure_4,figure_bi_profile")
+        cost = {"kind": "sweep", "tasks": self.cal_tasks, "items": items or registry().items["search"]}
+        self.add(Stage("layer_pruner.sweep", args, [target], [self.model], layers=layers, cost=cost))
+
+    def bi_profile(self) -> None:
+        target = self.layout.bi_profile_dir
+        if self.pending(target, self.layout.done(target)):
+            args = [
+                ("--model", self.model), ("--output_dir", target), ("--dtype", self.dtype), *self.calibration_args()
+            ]  # fmt: skip
+            self.add(Stage("analysis.bi_profile", args, [target], [self.model], cost={"kind": "calibration"}))
+
+    def generative(
+        self, target: str, model: str, adapter: str | None, tasks: list[str], greedy: bool = False
+    ) -> None:
+        """``eval.generative`` of ``tasks`` into ``target`` (greedy: temperature 0, the toy model's mastery)."""
+        s = self.study
+        args = [
+            ("--model", model), *([("--adapter", adapter)] if adapter else []), ("--model_config", self.model_config),
+            ("--tasks", tasks), *([("--max_items", s.items)] if s.items is not None else []),
+            ("--max_new_tokens", self.max_new_tokens), *([("--temperature", 0)] if greedy else []),
+            ("--backend", s.backend), *self.task_data_args(), *self.seed_args(), *self.gen_batch_args(),
+            ("--output_dir", target),
+        ]  # fmt: skip
+        inputs = [model, *([adapter] if adapter else [])]
+        self.add(
+            Stage(
+                "eval.generative",
+                args,
+                [target],
+                inputs,
+                cost={"kind": "eval", "tasks": tasks, "items": s.items},
+            )
+        )
+
+    def greedy(self) -> None:
+        """The unpruned model's greedy mastery of the tasks (the toy study: the study samples at 0.9)."""
+        target = self.layout.greedy
+        if self.pending(target, self.layout.done(target)):
+            self.generative(target, self.model, None, self.tasks, greedy=True)
+
+    def build(self, artifacts: list[str] | None) -> None:
+        """The tables and figures from the results (``artifacts``: these only; None: all)."""
+        narrowing = [(f"--{key}", values) for key, values in self.study.narrowing.items()]
+        args = [
+            ("--results", self.results), ("--output_dir", self.layout.artifacts),
+            ("--experiments", self.experiments_path), *([("--only", artifacts)] if artifacts else []),
+            *narrowing,
+        ]  # fmt: skip
+        self.add(
+            Stage(
+                "analysis.build_artifacts",
+                args,
+                [self.layout.artifacts],
+                [self.results],
+                cost={"kind": "build"},
+            )
+        )
 
 
-def sweep_layers(p: Plan) -> None:
-    """A share of the single-layer sweep (SWEEP_LAYERS) and nothing else: a second process scores these
-    layers into the same sweep directory (the real-model twin's two sides); the run that covers the last
-    layer marks the sweep complete."""
-    _sweep_stage(p)
+def _word(value: Any) -> str:
+    from orchestration.graph import flag_text
+
+    return flag_text(value)
 
 
-def upper_bound(p: Plan) -> None:
+# --- the plans: one per experiment script (scripts/<name>.sh), and the whole graph ------------------------
+# Each plan function adds its artifact's stages (no build); PLANS adds the build of the artifacts it makes.
+def grid_stages(artifact: str, base: bool = True) -> Callable[[Plan], None]:
+    """An artifact of grid runs: the unpruned model's scores (``base``), every run."""
+
+    def stages(p: Plan) -> None:
+        runs = p.runs(artifact)
+        if base:
+            p.eval(p.layout.base_run, p.model)
+        p.run_grid(runs)
+
+    stages.__doc__ = (
+        f"{artifact}: the unpruned model's scores{'' if base else ' (not needed)'}, every run of its grid."
+    )
+    return stages
+
+
+def figure7_stages(p: Plan) -> None:
+    """Figure 7: the probe of the unpruned model with each layer ablated (ABLATE [all]), then of each run."""
+    runs = p.runs("figure_7")
+    p.probe("base", p.model, None, p.study.ablate)
+    items = p.experiments.probe_items.get("figure_7")
+    p.run_grid(runs, after=lambda run, model, adapter: p.probe(run.name, model, adapter, items=items))
+
+
+def figure12_stages(p: Plan) -> None:
+    """Figure 12: full fine-tuning against LoRA on the grid's tasks (FIGURE12_TASKS), no classification."""
+    runs = p.runs("figure_12")
+    tasks, classify = p.tasks, p.classify
+    p.tasks = list(p.study.figure12_tasks or p.experiments.grid("figure_12").tasks)
+    p.classify = "none"
+    p.eval(p.layout.base_run, p.model)
+    p.run_grid(runs)
+    p.tasks, p.classify = tasks, classify
+
+
+def sweep_stages(p: Plan) -> None:
+    """Figures 1-4: each layer removed alone, the probe over every layer, the BI profile."""
+    p.sweep()
+    p.probe("base", p.model, None, "all")
+    p.bi_profile()
+
+
+def upper_bound_stages(p: Plan) -> None:
     """The GSM8K upper bound (appendix A.6.2, Figure 11): a model pruned by the search on GSM8K, fine-tuned on
     SAMPLES of the unpruned model's answers per prompt with each recipe."""
-    s = p.settings
-    method, amount = p.grid_value("upper_bound.method"), p.grid_value("upper_bound.amount")
-    dataset = p.grid_value("upper_bound.dataset")
-    samples = s.get("SAMPLES", p.grid_value("upper_bound.samples"))
-    recipes = s.get("RECIPES", p.grid_value("upper_bound.recipes")).replace(",", " ").split()
-    search_tasks = s.get("UPPER_BOUND_SEARCH_TASKS", ",".join(p.experiments.get("upper_bound.search_tasks")))
-    if s.get("GSM8K_TRAIN"):
-        p.settings = Settings({**s.env, p.dataset_var(dataset): s.get("GSM8K_TRAIN")})
-    p.require_datasets(dataset)
-    p.tasks = s.get("UPPER_BOUND_TASKS", ",".join(p.experiments.get("upper_bound.tasks")))
-    p.classify = "0"
+    s = p.study
+    ub = p.experiments.upper_bound
+    if ub is None:
+        full = load_experiments(REPO_ROOT / p.study.experiments).upper_bound
+        models = f" (the paper ran it for {', '.join(full.models)})" if full and full.models else ""
+        raise PlanError(f"{p.experiments.path}: no upper bound for {p.model_config}{models}")
+    samples = s.samples or ub.samples
+    recipes = s.recipes or list(ub.recipes)
+    p.require_datasets(ub.dataset)
+    tasks, classify = p.tasks, p.classify
+    p.tasks = list(s.upper_bound_tasks or ub.tasks)
+    p.classify = "none"
     pruned = p.layout.upper_bound_pruned
     p.eval(p.layout.base_run, p.model)
-    p.prune(method, amount, f"{pruned}/model", cal_tasks=search_tasks)
+    p.prune(
+        ub.method, ub.amount, f"{pruned}/model", cal_tasks=list(s.upper_bound_search_tasks or ub.search_tasks)
+    )
     p.eval(pruned, f"{pruned}/model")
-    data = p.self_generate(dataset, samples)
+    data = p.self_generate(ub.dataset, samples)
     for recipe in recipes:
         run = p.layout.upper_bound_run(samples, recipe)
-        p.fine_tune(recipe, f"{pruned}/model", data, f"{run}/train", dataset)
+        p.fine_tune(recipe, f"{pruned}/model", data, f"{run}/train", ub.dataset)
         p.eval_trained(run, f"{pruned}/model", recipe)
-    p.build("table_upper_bound,figure_11")
+    p.tasks, p.classify = tasks, classify
 
 
-def base_scores(p: Plan) -> None:
-    """The unpruned model's scores (the studies make them first, for every script)."""
-    p.eval(p.layout.base_run, p.model)
-
-
-def base_greedy(p: Plan) -> None:
-    """The unpruned model's greedy mastery of the tasks (the toy study: the study samples at 0.9)."""
-    target = p.layout.greedy
-    if p.pending(target, p.layout.done(target)):
-        command = [
-            "python", "-m", "eval.generative", "--model", p.model, "--model_config", p.model_config,
-            "--tasks", p.tasks, *p.settings.flag("--max_items", "ITEMS"), "--max_new_tokens", p.max_new_tokens,
-            "--temperature", "0", *p.gen_batch_flags, "--output_dir", target,
-        ]  # fmt: skip
-        p.add(Stage(command, [target], [p.model]))
-
-
-def base_responses(p: Plan) -> None:
-    """The unpruned model's responses to the prompts of SGR_DATASET (SGR data)."""
-    dataset = p.settings.get("SGR_DATASET")
-    if dataset is None:
-        raise PlanError("SGR_DATASET: the dataset whose prompts the unpruned model answers")
-    p.self_generate(dataset)
-
-
-def base_probe(p: Plan) -> None:
-    """The arithmetic probe of the unpruned model with every layer ablated in turn."""
-    p.probe("base", p.model, None, "all")
-
-
-def artifacts(p: Plan) -> None:
-    """Every table and figure of the grid, from the results (the studies' one build at the end)."""
-    p.build(None)
-
-
-PLANS: dict[str, Callable[[Plan], None]] = {
-    "table1_pruning": grid_plan("table_1"),
-    "table2_recovery": grid_plan("table_2"),
-    "table4_lora": grid_plan("table_4"),
-    "table6_ratios": grid_plan("table_6", "table_6,figure_6"),
-    "figure5_perplexity": grid_plan("figure_5", base=False),
-    "figure7_arithmetic": figure7_arithmetic,
-    "figure8_code": grid_plan("figure_8"),
-    "figure12_full_ft": figure12_full_ft,
-    "figure14_sgr_vs_sft": grid_plan("figure_14"),
-    "figures1-4_sweep": sweep,
-    "sweep_layers": sweep_layers,
-    "upper_bound": upper_bound,
-    "base_scores": base_scores,
-    "base_greedy": base_greedy,
-    "base_responses": base_responses,
-    "base_probe": base_probe,
-    "artifacts": artifacts,
+# name -> (stages, the artifacts its build makes)
+ARTIFACT_PLANS: dict[str, tuple[Callable[[Plan], None], list[str]]] = {
+    "table1_pruning": (grid_stages("table_1"), ["table_1"]),
+    "table2_recovery": (grid_stages("table_2"), ["table_2"]),
+    "table4_lora": (grid_stages("table_4"), ["table_4"]),
+    "table6_ratios": (grid_stages("table_6"), ["table_6", "figure_6"]),
+    "figure5_perplexity": (grid_stages("figure_5", base=False), ["figure_5"]),
+    "figure7_arithmetic": (figure7_stages, ["figure_7"]),
+    "figure8_code": (grid_stages("figure_8"), ["figure_8"]),
+    "figure12_full_ft": (figure12_stages, ["figure_12"]),
+    "figure14_sgr_vs_sft": (grid_stages("figure_14"), ["figure_14"]),
+    "figures1-4_sweep": (sweep_stages, ["figure_1", "figure_2", "figure_3", "figure_4", "figure_bi_profile"]),
+    "upper_bound": (upper_bound_stages, ["table_upper_bound", "figure_11"]),
+}
+ARTIFACT_OF = {  # plan -> the grid artifact it runs (a plan whose grid a study lacks is left out of paper)
+    "table1_pruning": "table_1",
+    "table2_recovery": "table_2",
+    "table4_lora": "table_4",
+    "table6_ratios": "table_6",
+    "figure5_perplexity": "figure_5",
+    "figure7_arithmetic": "figure_7",
+    "figure8_code": "figure_8",
+    "figure12_full_ft": "figure_12",
+    "figure14_sgr_vs_sft": "figure_14",
 }
 
 
-def plan_stages(name: str, model_config: str, env: Mapping[str, str] | None = None) -> Plan:
-    """The plan ``name`` (a script's stem or a shared stage) for a model config, under ``env``."""
-    if name not in PLANS:
-        raise PlanError(f"no plan {name!r} (known: {', '.join(PLANS)})")
-    plan = Plan(model_config, env)
-    PLANS[name](plan)
+def in_grid(p: Plan, name: str) -> bool:
+    if name in ARTIFACT_OF:
+        return ARTIFACT_OF[name] in p.experiments.artifacts
+    if name == "upper_bound":
+        return p.experiments.upper_bound is not None
+    return True
+
+
+def artifact_plan(name: str) -> Callable[[Plan], None]:
+    stages, artifacts = ARTIFACT_PLANS[name]
+
+    def plan(p: Plan) -> None:
+        stages(p)
+        p.build(artifacts)
+
+    plan.__doc__ = stages.__doc__
     return plan
 
 
-def run(plan: Plan) -> int:
-    """Run each stage in order; the first failure stops the plan with its exit status."""
-    Path(REPO_ROOT / plan.results).mkdir(parents=True, exist_ok=True)
-    stages = iter(plan.stages)
-    for line in plan.lines:
-        if line.startswith("[skip] "):
-            print(line, flush=True)
-            continue
-        stage = next(stages)
-        started = time.monotonic()
-        status = subprocess.run(stage.command, cwd=REPO_ROOT).returncode
-        if status != 0:
-            print(f"error: stage failed (exit {status}): {stage.line()}", file=sys.stderr)
-            return status
-        # A line per stage for batch logs: what ran, into which output, in how long.
-        print(f"[plan] {stage.module} -> {stage.outputs[0]}: {time.monotonic() - started:.0f} s", flush=True)
-    return 0
+def paper(p: Plan) -> None:
+    """Every artifact of the grid: each stage of every artifact script once, then one build of them all."""
+    if p.study.greedy:
+        p.greedy()
+    for name, (stages, _) in ARTIFACT_PLANS.items():
+        if in_grid(p, name):
+            stages(p)
+    p.build(None)
+
+
+PLANS: dict[str, Callable[[Plan], None]] = {name: artifact_plan(name) for name in ARTIFACT_PLANS}
+PLANS["paper"] = paper
+
+
+def plan_stages(name: str, model_config: str, study: Study | None = None) -> Plan:
+    """The plan ``name`` (a script's stem, or ``paper``) for a model config, under ``study``."""
+    if name not in PLANS:
+        raise PlanError(f"no plan {name!r} (known: {', '.join(PLANS)})")
+    plan = Plan(model_config, study if study is not None else load_study())
+    PLANS[name](plan)
+    return plan
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--list"]:
         for name, function in PLANS.items():
-            print(f"{name}: {(function.__doc__ or '').strip().splitlines()[0] if function.__doc__ else name}")
+            print(f"{name}: {(function.__doc__ or name).strip().splitlines()[0]}")
         return 0
+    jobs: int | None = None
+    if "--jobs" in argv:
+        at = argv.index("--jobs")
+        if at + 1 >= len(argv) or not argv[at + 1].isdigit():
+            print("error: --jobs takes a number of lanes", file=sys.stderr)
+            return 2
+        jobs = int(argv[at + 1])
+        del argv[at : at + 2]
     if len(argv) not in (1, 2) or argv[0].startswith("-"):
         print(
-            "usage: python -m orchestration.plan <plan> <model config>  (PLAN=1: print only; --list)",
+            "usage: python -m orchestration.plan <plan> <model config> [--jobs N]  (PLAN=1: print only; --list)",
             file=sys.stderr,
         )
         return 2
-    name, model_config = argv[0], (argv[1] if len(argv) == 2 else os.environ.get("MODEL_CONFIG", ""))
     planning = os.environ.get("PLAN", "0") == "1"
     try:
-        plan = plan_stages(name, model_config)
+        study = load_study()
+        if jobs is not None:
+            study.jobs = jobs
+        name = argv[0]
+        model_config = (
+            argv[1] if len(argv) == 2 else (os.environ.get("MODEL_CONFIG") or study.model_config or "")
+        )
+        plan = plan_stages(name, model_config, study)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(
-        f"[study] {plan.model_config} ({plan.model}, {plan.num_layers} layers) -> {plan.results}"
+        f"[study] {study.name}: {plan.model_config} ({plan.model}, {plan.num_layers} layers) -> {plan.results}"
         f"{' (plan only)' if planning else ''}",
         file=sys.stderr,
     )
     if planning:
         print("\n".join(plan.lines))
         return 0
-    return run(plan)
+    from orchestration.local import run_graph
+
+    return run_graph(plan, study)
 
 
 if __name__ == "__main__":

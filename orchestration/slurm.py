@@ -4,25 +4,30 @@
     python -m orchestration.slurm --script scripts/figures1-4_sweep.sh --model_config llama-3.1-8b-instruct --wait
     python -m orchestration.slurm --report outputs/llama-3.1-8b-instruct/slurm/submission-20261130-101500.json
 
-The jobs come from the script's plan (:mod:`orchestration.plan`, the stages ``PLAN=1 bash <script> <model
-config>`` prints): every stage still to run (complete stages are skipped), so a resubmission after a failure
-submits only what is missing. Each stage becomes one job, except
+The jobs come from the script's graph (:mod:`orchestration.plan`, the stages ``PLAN=1 bash <script> <model
+config>`` prints; ``scripts/paper.sh``: every artifact's): every stage still to run (complete stages are
+skipped, and so is a stage whose job is already queued or running: its dependents wait for that job), so a
+resubmission after a failure, or a second script submitted beside a first, submits only what is missing.
+Each stage becomes one job, except
 
 - the single-layer sweep: an array with one task per missing layer (``--layer $SLURM_ARRAY_TASK_ID``), then
   the collecting run (baseline, manifest);
-- the iterative search: a baseline job, then per step an array with one task per missing candidate
-  (``--candidate_index``), each step after the one before, then the run that writes the pruned model.
+- the iterative search: a baseline job, then per step an array with one task per block of candidates that
+  share one engine (``--block_size``, ``--candidate_block``), each step after the one before, then the run
+  that writes the search's order.
 
-A job waits (``--dependency=afterok``) for every earlier job that writes a path it reads, so the tables come
-last. Resources per stage come from ``--resources`` (configs/slurm/*.yaml); ``--sbatch=...`` or sbatch's own
-variables (``SBATCH_PARTITION``, ``SBATCH_ACCOUNT``) add site options. Jobs inherit the submitting shell's
+A job waits (``--dependency=afterok``) for every job that writes a path it reads, so the tables come last.
+Resources per stage come from ``--resources`` (configs/slurm/*.yaml), the GPUs, CPUs and memory times the
+processes a stage's launcher starts (full fine-tuning under ``accelerate``), and each job's time limit from
+the A100-hour estimate of its stage with the file's margin (:mod:`orchestration.gpu_hours`); ``--sbatch=...``
+or sbatch's own variables (``SBATCH_PARTITION``, ``SBATCH_ACCOUNT``) add site options. Jobs inherit the submitting shell's
 environment: activate the project's environment first. Logs and the submission record go to
 ``$OUT/<model config>/slurm/``.
 """
 
 from __future__ import annotations
 
-import os
+import math
 import re
 import shlex
 import subprocess
@@ -38,7 +43,7 @@ import yaml
 from infra.config import ConfigError, parse_cli
 from infra.files import atomic_write_json, read_json
 from infra.paths import REPO_ROOT
-from orchestration.slurm_jobs import Job, array_spec, build_jobs, script_stages
+from orchestration.slurm_jobs import Job, array_spec, build_jobs
 
 # States after which a job or array task does nothing more (squeue/scontrol's JobState).
 FINAL_STATES = {
@@ -57,11 +62,15 @@ NEVER_SATISFIED = "DependencyNeverSatisfied"
 
 @dataclass
 class SubmitArgs:
-    script: str | None = field(default=None, metadata={"help": "scripts/<artifact>.sh"})
+    script: str | None = field(default=None, metadata={"help": "scripts/<artifact>.sh, or scripts/paper.sh"})
     model_config: str | None = field(default=None, metadata={"help": "configs/models name"})
     resources: str = field(default="configs/slurm/a100.yaml", metadata={"help": "sbatch options per stage"})
     sbatch: str = field(default="", metadata={"help": 'extra sbatch options: --sbatch="--partition=gpu"'})
     max_parallel: int | None = field(default=None, metadata={"help": "array tasks running at once"})
+    block_size: int | None = field(
+        default=None,
+        metadata={"help": "search candidates per array task, sharing one engine [a step's candidates / 8]"},
+    )
     dry_run: bool = field(default=False, metadata={"help": "print the sbatch commands, submit nothing"})
     wait: bool = field(default=False, metadata={"help": "wait for the jobs, then report (exit 1 on failure)"})
     report: str | None = field(default=None, metadata={"help": "report on an earlier submission record"})
@@ -74,29 +83,72 @@ class SubmitArgs:
             raise ConfigError(f"key 'script': no such script {self.script}")
         if self.max_parallel is not None and self.max_parallel < 1:
             raise ConfigError(f"key 'max_parallel': expected >= 1, got {self.max_parallel}")
+        if self.block_size is not None and self.block_size < 1:
+            raise ConfigError(f"key 'block_size': expected >= 1, got {self.block_size}")
 
 
 # --- resources and submission ------------------------------------------------------------------------------
 
+PER_PROCESS = ("gres", "cpus-per-task", "mem")  # options that grow with the processes a stage starts
+
 
 def load_resources(path: str) -> dict[str, Any]:
-    """``{"default": {...}, "stages": {module: {...}}}`` of sbatch long options."""
+    """``{"default": {...}, "stages": {module: {...}}, "margin": float, "max_hours": float}``: sbatch long
+    options per stage module, and how a job's time limit is made from its estimate."""
     file = REPO_ROOT / path
     if not file.is_file():
         raise ConfigError(f"key 'resources': no such file {path}")
     data = yaml.safe_load(file.read_text()) or {}
-    unknown = set(data) - {"default", "stages"}
+    unknown = set(data) - {"default", "stages", "time_margin", "max_hours"}
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (expected default, stages)")
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))} (expected default, stages, time_margin, max_hours)"
+        )
     for key in ("default", *(f"stages.{s}" for s in data.get("stages") or {})):
         value = data["default"] if key == "default" else data["stages"][key.split(".", 1)[1]]
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: key '{key}' must map sbatch options to values")
-    return {"default": data.get("default") or {}, "stages": data.get("stages") or {}}
+    return {
+        "default": data.get("default") or {},
+        "stages": data.get("stages") or {},
+        "time_margin": float(data.get("time_margin", 0)),
+        "max_hours": data.get("max_hours"),
+    }
 
 
-def resource_flags(resources: dict[str, Any], stage: str) -> list[str]:
-    options = {**resources["default"], **resources["stages"].get(stage, {})}
+def _scaled(option: str, value: Any, processes: int) -> Any:
+    """A per-GPU option for a stage of several processes: gpu:1 -> gpu:N, 8 CPUs -> 8N, 64G -> 64N G."""
+    if processes == 1 or value is None:
+        return value
+    text = str(value)
+    if option == "gres":
+        kind, _, count = text.rpartition(":")
+        return f"{kind}:{int(count) * processes}" if count.isdigit() else text
+    number = re.match(r"^(\d+)(\D*)$", text)
+    return f"{int(number.group(1)) * processes}{number.group(2)}" if number else text
+
+
+def slurm_time(hours: float) -> str:
+    minutes = max(10, math.ceil(hours * 60))
+    return f"{minutes // 60}:{minutes % 60:02d}:00"
+
+
+def job_options(resources: dict[str, Any], job: Job) -> dict[str, Any]:
+    """The sbatch options of a job: its stage module's (or the default), per-GPU options times the processes
+    its launcher starts, and its time limit from the estimate (with the file's margin) where there is one."""
+    options = {**resources["default"], **resources["stages"].get(job.module, {})}
+    if job.stage.processes > 1 and options.get("gres") is None:
+        options["gres"] = "gpu:1"
+    options = {
+        key: _scaled(key, value, job.stage.processes) if key in PER_PROCESS else value
+        for key, value in options.items()
+    }
+    if job.hours is not None:
+        options["time"] = slurm_time(job.hours)
+    return options
+
+
+def resource_flags(options: dict[str, Any]) -> list[str]:
     return [f"--{key}={value}" for key, value in options.items() if value is not None]
 
 
@@ -108,25 +160,89 @@ def sbatch_command(
     extra: list[str],
     max_parallel: int | None,
 ) -> list[str]:
-    log = log_dir / (f"{job.name}-%A_%a.out" if job.array else f"{job.name}-%j.out")
-    command = ["sbatch", "--parsable", f"--job-name={job.name}", f"--output={log}", f"--chdir={REPO_ROOT}"]
+    command = [
+        "sbatch", "--parsable", f"--job-name={job.name}", f"--output={job.log(log_dir)}", f"--chdir={REPO_ROOT}",
+        f"--comment={job.comment()}",
+    ]  # fmt: skip
     if job.array:
         command.append(f"--array={array_spec(job.array)}" + (f"%{max_parallel}" if max_parallel else ""))
     if job.after:
-        command.append("--dependency=afterok:" + ":".join(ids[i] for i in job.after))
-    return [*command, *resource_flags(resources, job.stage), *extra, f"--wrap={job.wrap()}"]
+        command.append(
+            "--dependency=afterok:" + ":".join(ids[i] if isinstance(i, int) else i for i in job.after)
+        )
+    return [*command, *resource_flags(job_options(resources, job)), *extra, f"--wrap={job.wrap()}"]
+
+
+ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
+
+
+def queued_jobs() -> dict[tuple[str, str], str]:
+    """``(name, comment) -> job id`` of the jobs in the queue that are pending or running (an array's id for
+    its tasks); empty where squeue is missing (a dry run on a machine without SLURM)."""
+    try:
+        result = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T|%k"], capture_output=True, text=True)
+    except FileNotFoundError:
+        return {}
+    if result.returncode != 0:
+        raise RuntimeError(f"squeue failed (exit {result.returncode}): {result.stderr.strip()}")
+    found: dict[tuple[str, str], str] = {}
+    for line in result.stdout.splitlines():
+        parts = line.split("|", 3)
+        if len(parts) == 4 and parts[2] in ACTIVE_STATES:
+            found.setdefault((parts[1], parts[3]), parts[0].split("_", 1)[0])
+    return found
+
+
+def plan_jobs(args: SubmitArgs) -> tuple[Path, list[Job], int]:
+    """The jobs of the script's plan still to submit, each with its time from the estimate; and how many
+    stages were already queued."""
+    from orchestration.gpu_hours import stage_hours
+    from orchestration.plan import plan_stages
+    from orchestration.study import load_study
+
+    assert args.script is not None and args.model_config is not None
+    name = Path(args.script).stem
+    plan = plan_stages(name, args.model_config, load_study())
+    results = Path(plan.results)
+    queued = queued_jobs()
+    jobs = build_jobs(
+        plan.graph, args.model_config, results, queued, args.block_size or plan.study.search_block
+    )
+    resources = load_resources(args.resources)
+    margin, ceiling = resources["time_margin"], resources["max_hours"]
+    if margin:
+        for job in jobs:
+            hours = stage_hours(plan, job.stage, share=_share(job)) * (1 + margin) + 0.5
+            job.hours = min(hours, float(ceiling)) if ceiling else hours
+    return results, jobs, len(plan.graph.stages) - len({id(job.stage) for job in jobs})
+
+
+def _share(job: Job) -> float:
+    """The part of its stage's work one job (or one task of an array) does."""
+    stage = job.stage
+    if job.array and stage.layers:
+        return 1 / len(stage.layers)
+    if job.array and stage.search is not None:
+        return 1 / stage.search.steps / max(1, len(job.array))
+    if stage.search is not None and job.name.endswith(".baseline"):
+        return 0.02
+    if (stage.layers or stage.search is not None) and not job.array:
+        return 0.05  # the collecting run
+    return 1.0
 
 
 def submit(args: SubmitArgs) -> Path | None:
     """Submit the script's missing stages; returns the submission record (None for a dry run or nothing)."""
     assert args.script is not None and args.model_config is not None
-    results = Path(os.environ.get("OUT", "outputs")) / args.model_config
-    resources = load_resources(args.resources)
-    stages = script_stages(args.script, args.model_config)
-    jobs = build_jobs(stages, args.model_config, results)
+    results, jobs, already = plan_jobs(args)
+    if already:
+        print(f"[slurm] {already} stage(s) already queued or running: not submitted again")
     if not jobs:
-        print(f"[slurm] {args.script} {args.model_config}: every stage is complete; nothing to submit")
+        print(
+            f"[slurm] {args.script} {args.model_config}: every stage is complete or queued; nothing to submit"
+        )
         return None
+    resources = load_resources(args.resources)
     log_dir = (REPO_ROOT / results / "slurm").resolve()
     extra = shlex.split(args.sbatch)
     ids: list[str] = []
@@ -145,25 +261,26 @@ def submit(args: SubmitArgs) -> Path | None:
                 f"sbatch failed for {job.name} (exit {result.returncode}): {result.stderr.strip()}"
             )
         ids.append(result.stdout.strip().split(";")[0])
-        log = command[3].split("=", 1)[1].replace("%j", ids[-1]).replace("%A", ids[-1])
+        log = str(job.log_of(log_dir, ids[-1]))
+        after_ids = [ids[i] if isinstance(i, int) else i for i in job.after]
         tasks = f" {job.array_label}s {array_spec(job.array)}" if job.array else ""
-        after = f" after {','.join(ids[i] for i in job.after)}" if job.after else ""
+        after = f" after {','.join(after_ids)}" if after_ids else ""
         print(f"[slurm] {ids[-1]} {job.name}{tasks}{after}  log: {log}")
         records.append(
             {
                 "id": ids[-1],
                 "name": job.name,
-                "stage": job.stage,
+                "stage": job.module,
                 "command": job.wrap(),
                 "array": job.array,
                 "array_label": job.array_label,
-                "after": [ids[i] for i in job.after],
+                "after": after_ids,
                 "log": log,
             }
         )
     if args.dry_run:
         return None
-    record = log_dir / f"submission-{datetime.now():%Y%m%d-%H%M%S}.json"
+    record = log_dir / f"submission-{datetime.now():%Y%m%d-%H%M%S-%f}.json"
     atomic_write_json(record, {"script": args.script, "model_config": args.model_config, "jobs": records})
     print(f"[slurm] {len(records)} jobs submitted; record: {record}")
     print(f"[slurm] follow: python -m orchestration.slurm --report {record} [--wait]")
@@ -210,7 +327,7 @@ def report(record_path: Path, wait: bool = False, poll_seconds: float = 10.0) ->
             break
         time.sleep(poll_seconds)
     counts: dict[str, int] = {}
-    problems = []
+    problems: list[tuple[bool, str]] = []  # (failed, line): failed, or still to finish
     for job in record["jobs"]:
         for state in states[job["id"]]:
             status = state.get("JobState", "UNKNOWN")
@@ -225,23 +342,27 @@ def report(record_path: Path, wait: bool = False, poll_seconds: float = 10.0) ->
             label = f" ({job['array_label']} {task})" if job["array"] and task else ""
             log = state.get("StdOut") or job["log"]
             if status == "NEVER_RUN":
-                problems.append(f"NEVER_RUN {job['id']} {job['name']}: a job it waits for failed (cancelled)")
+                problems.append(
+                    (True, f"NEVER_RUN {job['id']} {job['name']}: a job it waits for failed (cancelled)")
+                )
             elif status == "UNKNOWN":
                 problems.append(
-                    f"UNKNOWN {job['id']} {job['name']}: {state.get('Reason')}; see its log: {log}"
+                    (True, f"UNKNOWN {job['id']} {job['name']}: {state.get('Reason')}; see its log: {log}")
                 )
             elif status in FINAL_STATES:
                 problems.append(
-                    f"{status} {state.get('JobId')} {job['name']}{label} exit {state.get('ExitCode')}  log: {log}"
+                    (
+                        True,
+                        f"{status} {state.get('JobId')} {job['name']}{label} exit {state.get('ExitCode')}  log: {log}",
+                    )
                 )
             else:
-                problems.append(f"{status} {state.get('JobId')} {job['name']}{label}  log: {log}")
+                problems.append((False, f"{status} {state.get('JobId')} {job['name']}{label}  log: {log}"))
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     print(f"[slurm] {record_path.name}: {summary}")
-    for line in problems:
+    for _, line in problems:
         print(f"[slurm] {line}")
-    failed = any(p.split()[0] in FINAL_STATES | {"NEVER_RUN", "UNKNOWN"} for p in problems)
-    if failed:
+    if any(failed for failed, _ in problems):
         print(
             f"[slurm] after fixing the cause, resubmit: python -m orchestration.slurm --script {record['script']} "
             f"--model_config {record['model_config']}  (only what is missing runs)"

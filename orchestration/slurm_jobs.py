@@ -1,66 +1,64 @@
-"""The SLURM jobs of an experiment script's stages (:mod:`orchestration.plan`, the list ``PLAN=1`` prints):
-one job per stage, arrays for the single-layer sweep (one task per missing layer) and for each
-iterative-search step (one task per missing candidate), and ``afterok`` dependencies on the jobs that write
-what a stage reads (its declared inputs). Used by :mod:`orchestration.slurm`, which submits them."""
+"""The SLURM jobs of a plan's graph (:mod:`orchestration.plan`): one job per stage, arrays for the single-layer
+sweep (one task per missing layer) and for each iterative-search step (one task per block of candidates that
+share one engine), and ``afterok`` dependencies on the jobs that write what a stage reads. A stage whose job is
+already queued or running (same name and output, ``squeue``) is not submitted again: its dependents wait for
+that job. Used by :mod:`orchestration.slurm`, which submits them."""
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.config import ConfigError
+from infra.layout import BASELINE, layer_name
 from infra.paths import REPO_ROOT
-from orchestration.plan import PLANS, Stage, plan_stages
+from orchestration.graph import Graph, Stage, overlaps
 
 
 @dataclass
 class Job:
-    """One sbatch submission: a stage command, or an array of one (``array`` task ids)."""
+    """One sbatch submission: a stage's command, or an array of one (``array`` task ids). ``after``: the
+    jobs it waits for, as indices of earlier jobs of this submission (int) or ids of jobs already queued
+    (str)."""
 
     name: str
-    stage: str
+    stage: Stage
     command: list[str]
     array: list[int] | None = None
-    array_flag: str | None = None  # the command's flag that takes $SLURM_ARRAY_TASK_ID
+    array_args: list[str] = field(default_factory=list)  # appended per task ($SLURM_ARRAY_TASK_ID in them)
     array_label: str = "task"
-    after: list[int] = field(default_factory=list)  # indices of earlier jobs in the submission
-    outputs: list[str] = field(default_factory=list)
+    after: list[int | str] = field(default_factory=list)
+    final: bool = True  # the job that completes its stage (its output); dependents wait for it
+    hours: float | None = None  # wall-clock limit asked for (None: the resources file's)
+
+    @property
+    def module(self) -> str:
+        return self.stage.module
+
+    @property
+    def output(self) -> str:
+        return self.stage.output
 
     def wrap(self) -> str:
         """The job's shell command (sbatch --wrap runs it with /bin/sh)."""
         line = shlex.join(self.command)
-        if self.array_flag:
-            line += f' {self.array_flag} "$SLURM_ARRAY_TASK_ID"'
+        if self.array_args:
+            line += " " + " ".join(self.array_args)
         return line
 
+    def log(self, log_dir: Path) -> Path:
+        """The log file's pattern (sbatch --output): ``%j`` the job id, ``%A_%a`` array and task."""
+        return log_dir / (f"{self.name}-%A_%a.out" if self.array else f"{self.name}-%j.out")
 
-def script_stages(script: str, model_config: str, env: dict[str, str] | None = None) -> list[Stage]:
-    """The stages ``script`` (``scripts/<plan>.sh``) still has to run, in order: its plan, built in
-    process (the script execs ``python -m orchestration.plan <plan>``)."""
-    name = Path(script).stem
-    if name not in PLANS:
-        raise ConfigError(f"{script}: not an experiment script (plans: {', '.join(PLANS)})")
-    return plan_stages(name, model_config, {**os.environ, **(env or {})}).stages
+    def log_of(self, log_dir: Path, job_id: str) -> Path:
+        return Path(str(self.log(log_dir)).replace("%j", job_id).replace("%A", job_id))
 
-
-def _path(value: str) -> tuple[str, ...]:
-    return Path(os.path.normpath(REPO_ROOT / value)).parts
-
-
-def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    shorter = min(len(a), len(b))
-    return a[:shorter] == b[:shorter]
-
-
-def _label(path: str, results: Path) -> str:
-    """A job's name from the path it writes, relative to the results: pruned/bi-25pct/model -> pruned.bi-25pct"""
-    try:
-        relative = Path(os.path.normpath(REPO_ROOT / path)).relative_to(os.path.normpath(REPO_ROOT / results))
-    except ValueError:
-        relative = Path(path)
-    return ".".join(p for p in relative.parts if p != "model") or relative.name
+    def comment(self) -> str:
+        """What a job is (its stage's output, absolute): with its name, how a later submission recognises it
+        in the queue."""
+        return os.path.normpath(REPO_ROOT / self.output)
 
 
 def array_spec(ids: list[int]) -> str:
@@ -77,90 +75,112 @@ def array_spec(ids: list[int]) -> str:
     return ",".join(ranges)
 
 
+def _label(path: str, results: Path) -> str:
+    """A job's name from the path it writes, relative to the results: pruned/bi-25pct/model -> pruned.bi-25pct"""
+    try:
+        relative = Path(os.path.normpath(REPO_ROOT / path)).relative_to(os.path.normpath(REPO_ROOT / results))
+    except ValueError:
+        relative = Path(path)
+    return ".".join(p for p in relative.parts if p != "model") or relative.name
+
+
 def sweep_jobs(stage: Stage, name: str) -> list[Job]:
     """A sweep over its layers: one array task per layer not yet scored, then the collecting run."""
-    output_dir = REPO_ROOT / stage.outputs[0]
-    missing = [layer for layer in stage.layers if not (output_dir / f"layer_{layer:03d}.json").is_file()]
+    output_dir = REPO_ROOT / stage.output
+    missing = [layer for layer in stage.layers if not (output_dir / f"{layer_name(layer)}.json").is_file()]
     jobs = []
     if missing:
-        assert stage.array_command is not None
         jobs.append(
             Job(
                 name=f"{name}.layers",
-                stage=stage.module,
-                command=stage.array_command,
+                stage=stage,
+                command=stage.command_without("--layers"),
                 array=missing,
-                array_flag="--layer",
+                array_args=["--layer", '"$SLURM_ARRAY_TASK_ID"'],
                 array_label="layer",
+                final=False,
             )
         )
-    collect = Job(name=name, stage=stage.module, command=stage.command, outputs=stage.outputs)
-    collect.after = [0] if missing else []  # relative to this group; shifted by the caller
+    collect = Job(name=name, stage=stage, command=stage.command, after=[0] if missing else [])
     return [*jobs, collect]
 
 
-def iterative_jobs(stage: Stage, name: str) -> list[Job]:
-    """An iterative search: baseline, one array per step (one task per missing candidate), final run."""
-    from infra.model_spec import load_model_spec
-    from layer_pruner.iterative import PROTECTED_LAYERS, search_dir_for, search_progress
-    from layer_pruner.plan import layers_to_remove
+def search_jobs(stage: Stage, name: str, block_size: int | None) -> list[Job]:
+    """An iterative search: baseline, one array per step (one task per block of ``block_size`` candidates
+    still missing, sharing one engine; default: a step's candidates over 8 tasks), final run."""
+    from layer_pruner.iterative import search_dir_for, search_progress
 
     assert stage.search is not None
-    num_layers = load_model_spec(stage.search["model_config"]).num_layers
-    n = layers_to_remove(num_layers, n=stage.search["n"], ratio=stage.search["ratio"])
-    output_dir = stage.outputs[0]
-    search_dir = REPO_ROOT / search_dir_for(output_dir)
-    progress = search_progress(search_dir, num_layers, n)
-    command = stage.command
+    search = stage.search
+    search_dir = REPO_ROOT / (stage.get("--search_dir") or search_dir_for(stage.output))
+    progress = search_progress(search_dir, search.num_layers, search.steps, search.protected)
     jobs: list[Job] = []
-    if not (search_dir / "baseline.json").is_file():
-        jobs.append(Job(name=f"{name}.baseline", stage=stage.module, command=[*command, "--baseline_only"]))
+    if not (search_dir / f"{BASELINE}.json").is_file():
+        jobs.append(Job(f"{name}.baseline", stage, [*stage.command, "--baseline_only"], final=False))
     if progress is not None:
         first_step, missing = progress
-        for step in range(first_step, n + 1):
-            tasks = (
-                missing
-                if step == first_step
-                else list(range(num_layers - len(PROTECTED_LAYERS) - (step - 1)))
-            )
-            if not tasks:
+        for step in range(first_step, search.steps + 1):
+            count = search.candidates(step)
+            size = block_size or max(1, math.ceil(count / 8))
+            if step == first_step:
+                blocks = sorted({index // size for index in missing})
+            else:
+                blocks = list(range(math.ceil(count / size)))
+            if not blocks:
                 continue
             job = Job(
                 name=f"{name}.step{step}",
-                stage=stage.module,
-                command=command,
-                array=tasks,
-                array_flag="--candidate_index",
-                array_label=f"step {step} candidate",
+                stage=stage,
+                command=stage.command,
+                array=blocks,
+                array_args=["--block_size", str(size), "--candidate_block", '"$SLURM_ARRAY_TASK_ID"'],
+                array_label=f"step {step} block",
+                final=False,
             )
             job.after = [len(jobs) - 1] if jobs else []
             jobs.append(job)
-    final = Job(name=name, stage=stage.module, command=command, outputs=[output_dir])
-    final.after = [len(jobs) - 1] if jobs else []
+    final = Job(name, stage, stage.command, after=[len(jobs) - 1] if jobs else [])
     return [*jobs, final]
 
 
-def build_jobs(stages: list[Stage], model_config: str, results: Path) -> list[Job]:
-    """The jobs of a plan's stages, with their dependencies (indices of earlier jobs): a job waits for every
-    earlier job that writes a path the stage declares as an input."""
+def _order(job: int | str) -> tuple:
+    """Jobs of this submission by index, then queued ones by id."""
+    return (0, job, "") if isinstance(job, int) else (1, 0, job)
+
+
+def build_jobs(
+    graph: Graph,
+    model_config: str,
+    results: Path,
+    queued: dict[tuple[str, str], str] | None = None,
+    block_size: int | None = None,
+) -> list[Job]:
+    """The jobs of a graph's stages, with their dependencies: a job waits for every job that writes a path
+    its stage reads, submitted now or already queued. ``queued``: ``(name, comment) -> job id`` of the jobs
+    in the queue; a stage found there is left out, and its dependents wait for the queued job."""
+    queued = queued or {}
     jobs: list[Job] = []
-    for stage in stages:
-        name = f"{model_config}.{_label(stage.outputs[0], results)}"
+    writers: list[tuple[Stage, int | str]] = []  # each stage and the job that completes it
+    for stage in graph.stages:
+        name = f"{model_config}.{_label(stage.output, results)}"
+        waits = {
+            job
+            for other, job in writers
+            if any(overlaps(out, path) for out in other.outputs for path in stage.inputs)
+        }
+        existing = queued.get((name, os.path.normpath(REPO_ROOT / stage.output)))
+        if existing is not None:
+            writers.append((stage, existing))
+            continue
         if stage.module == "layer_pruner.sweep" and stage.layers:
             group = sweep_jobs(stage, name)
         elif stage.search is not None:
-            group = iterative_jobs(stage, name)
+            group = search_jobs(stage, name, block_size)
         else:
-            group = [Job(name=name, stage=stage.module, command=stage.command, outputs=stage.outputs)]
-        inputs = [_path(path) for path in stage.inputs]
-        writers = [
-            i
-            for i, job in enumerate(jobs)
-            for out in job.outputs
-            if any(_overlaps(_path(out), p) for p in inputs)
-        ]
+            group = [Job(name=name, stage=stage, command=stage.command)]
         offset = len(jobs)
         for job in group:
-            job.after = sorted({*writers, *(offset + i for i in job.after)})
+            job.after = sorted({*waits, *(offset + i for i in job.after if isinstance(i, int))}, key=_order)
         jobs.extend(group)
+        writers.append((stage, len(jobs) - 1))
     return jobs

@@ -10,11 +10,9 @@
 #   bash scripts/figures1-4_sweep.sh llama-3.1-8b-instruct       # every layer in one job (one engine)
 #   bash scripts/slurm/submit.sh scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # SLURM: one array task
 #   per layer (L-1 tasks: 31 for Llama, 27 for Qwen, 25 for Gemma), then the collecting run and the figures.
-#   sbatch --array=1-31 scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # the same array by hand; then
-#   run it once more without an array to collect and draw.
 #   PLAN=1 bash scripts/figures1-4_sweep.sh llama-3.1-8b-instruct   # print the stage commands only
 # Variables: N_ITEMS [registry: 100] items per task per layer, SWEEP_LAYERS [1..L-1] the layers removed (a
-# comma list), and those of scripts/lib.sh.
+# comma list), and the study variables (python -m orchestration.study --variables).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 # The stages: orchestration/plan.py (plan "figures1-4_sweep"); PLAN=1 prints them.

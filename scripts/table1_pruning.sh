@@ -9,7 +9,7 @@
 # Lu et al., 2024, that the paper's rows follow). The pruned models without recovery are extra rows.
 #   bash scripts/table1_pruning.sh llama-3.1-8b-instruct     # or: sbatch scripts/table1_pruning.sh <model config>
 #   PLAN=1 bash scripts/table1_pruning.sh llama-3.1-8b-instruct   # print the stage commands only
-# Grid: artifacts.table_1 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); the variables of scripts/lib.sh.
+# Grid: artifacts.table_1 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); the study variables (python -m orchestration.study --variables).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 # The stages: orchestration/plan.py (plan "table1_pruning"); PLAN=1 prints them.

@@ -8,7 +8,7 @@
 # 1 epoch)} x {dataset responses (SFT), self-generated responses (SGR)}, QLoRA, then evaluation.
 #   bash scripts/table2_recovery.sh llama-3.1-8b-instruct
 #   PLAN=1 bash scripts/table2_recovery.sh llama-3.1-8b-instruct   # print the stage commands only
-# Grid: artifacts.table_2 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); the variables of scripts/lib.sh.
+# Grid: artifacts.table_2 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); the study variables (python -m orchestration.study --variables).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 # The stages: orchestration/plan.py (plan "table2_recovery"); PLAN=1 prints them.

@@ -8,7 +8,7 @@
 # fine-tuning on Dolci; the pruned models without recovery are extra rows.
 #   bash scripts/table6_ratios.sh llama-3.1-8b-instruct
 #   PLAN=1 bash scripts/table6_ratios.sh llama-3.1-8b-instruct   # print the stage commands only
-# Grid: artifacts.table_6 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); the variables of scripts/lib.sh.
+# Grid: artifacts.table_6 of $EXPERIMENTS (METHODS, AMOUNTS, RECOVERIES override it); the study variables (python -m orchestration.study --variables).
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}"
 # The stages: orchestration/plan.py (plan "table6_ratios"); PLAN=1 prints them.

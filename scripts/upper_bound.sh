@@ -6,7 +6,7 @@
 #SBATCH --time=72:00:00
 # GSM8K upper bound (appendix A.6.2, Figure 11): prune by the iterative search scored on GSM8K alone, then
 # fine-tune on the unpruned model's answers to the GSM8K training questions (8 per question, 2 epochs),
-# QLoRA and full fine-tuning, and evaluate on GSM8K test. Full fine-tuning: see FULL_LAUNCH in scripts/lib.sh.
+# QLoRA and full fine-tuning, and evaluate on GSM8K test. Full fine-tuning: see FULL_LAUNCH (python -m orchestration.study --variables).
 #   bash scripts/upper_bound.sh qwen2.5-7b-instruct
 #   PLAN=1 bash scripts/upper_bound.sh qwen2.5-7b-instruct   # print the stage commands only
 # Settings: upper_bound of $EXPERIMENTS. Variables: GSM8K_TRAIN (a local copy of the training questions,

@@ -24,8 +24,15 @@ from pathlib import Path
 
 from infra.config import ConfigError, parse_cli, run_cli
 from infra.files import RecordError, load_jsonl
-from infra.generation import BACKENDS, BackendConfig, SamplingConfig, make_backend, resolve_backend
-from infra.generation_loop import GenerationRequest, generate_resumable, run_signature, text_digest
+from infra.generation import BACKENDS, BackendConfig, SamplingConfig, resolve_backend
+from infra.generation_loop import (
+    GenerationRequest,
+    generate_resumable,
+    lazy_backend,
+    loop_chunk,
+    run_signature,
+    text_digest,
+)
 from infra.manifest import Manifest
 
 
@@ -134,26 +141,23 @@ def generate(args: GenerateArgs) -> dict:
         model_config=spec.name,
         prompt=text_digest(repr(spec.prompt("sft")), str(getattr(tokenizer, "chat_template", ""))),
     )
+    config = BackendConfig(
+        backend_name,
+        args.batch_size,
+        args.dtype,
+        args.device,
+        args.tensor_parallel_size,
+        max_model_len=context,
+    )
     records, stats = generate_resumable(
-        lambda: make_backend(
-            args.model,
-            BackendConfig(
-                backend_name,
-                args.batch_size,
-                args.dtype,
-                args.device,
-                args.tensor_parallel_size,
-                max_model_len=context,
-            ),
-            stop_tokens=stop_tokens,
-        ),
+        lazy_backend(args.model, config, stop_tokens=stop_tokens),
         [GenerationRequest(record["id"], text, {"prompt": record["prompt"]}) for record, text in rendered],
         sampling,
         args.seed,
         output,
         signature=signature,
         overwrite=args.overwrite,
-        chunk=max(1, args.batch_size // args.n) if backend_name == "hf" else 1 << 14,
+        chunk=loop_chunk(config, max(1, args.batch_size // args.n)),
         desc="self-generate",
         record_latency=False,
     )
@@ -173,7 +177,7 @@ def generate(args: GenerateArgs) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_cli(GenerateArgs, argv, doc=__doc__)
+    args = parse_cli(GenerateArgs, argv, doc=__doc__, gpu_stage=True)
     counts: dict = {}
     code = run_cli(lambda a: counts.update(generate(a)), args)
     if code:

@@ -11,9 +11,9 @@ import subprocess
 import pytest
 import torch
 
-from analysis import arithmetic_probe
 from eval import generative
 from infra.generation import HFBackend, cut_at_stop
+from infra.layout import PROBE_RESULT
 from infra.model_spec import load_model_spec
 from infra.modeling import decoder_layers, load_model, load_tokenizer
 from infra.paths import REPO_ROOT
@@ -180,9 +180,9 @@ def test_reduced_real_model_study_runs_every_stage(real_model, tmp_path):
         run = results / "recovered" / f"bi-25pct-{recovery}"
         assert (run / "train" / "adapter" / "adapter_config.json").is_file(), run
         assert (run / "eval" / "toy_arithmetic.json").is_file(), run
-    assert (results / "probe" / "bi-25pct-sgr-toy" / arithmetic_probe.RESULT_NAME).is_file()
+    assert (results / "probe" / "bi-25pct-sgr-toy" / PROBE_RESULT).is_file()
     assert len(list((results / "sweep").glob("layer_*.json"))) == 3
-    probe = json.loads((results / "probe" / "base" / arithmetic_probe.RESULT_NAME).read_text())
+    probe = json.loads((results / "probe" / "base" / PROBE_RESULT).read_text())
     assert [entry["layer"] for entry in probe["layers"]] == list(range(30))
     assert probe["prefix_tokens_shared"] > 0 and all(len(e["hits"]) == 16 for e in probe["layers"])
     assert probe["layers"][0]["delta_logprob"] < 0  # the first block matters for the answer digit

@@ -16,6 +16,7 @@ from analysis import arithmetic_probe, degeneration
 from eval import generative
 from infra.config import error_line
 from infra.files import output_lock
+from infra.layout import PROBE_RESULT
 from infra.modeling import ModelLoadError, check_causal_lm
 from infra.paths import REPO_ROOT
 from infra.study_models.tiny_models import TinyModelSpec, build_tiny_model
@@ -274,9 +275,9 @@ def test_a_second_probe_into_one_directory_is_refused(tiny_models, tmp_path, cap
     with output_lock(out / ".lock", out):  # another run holds it
         assert arithmetic_probe.main([*args, "--ablate_layers", "none"]) == 2
     assert f"held by pid {os.getpid()}" in capsys.readouterr().err
-    assert not (out / arithmetic_probe.RESULT_NAME).exists()
+    assert not (out / PROBE_RESULT).exists()
     assert arithmetic_probe.main([*args, "--ablate_layers", "1"]) == 0
-    assert json.loads((out / arithmetic_probe.RESULT_NAME).read_text())["n_items"] == 8
+    assert json.loads((out / PROBE_RESULT).read_text())["n_items"] == 8
 
 
 def test_generation_prints_progress_lines_into_a_log_file(

@@ -80,7 +80,7 @@ def merge_adapter(args: MergeArgs) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_cli(MergeArgs, argv, doc=__doc__)
+    args = parse_cli(MergeArgs, argv, doc=__doc__, gpu_stage=True)
     try:
         merge_adapter(args)
     except (ConfigError, ModelLoadError, FileExistsError, FileNotFoundError) as error:

@@ -70,11 +70,23 @@ class SFTRecipe:
     gradient_checkpointing: bool = True
     bf16: bool = True
     dtype: str = field(default="bfloat16", metadata={"help": "weights of the (unquantized) model"})
+    # Held-out evaluation
+    eval_strategy: str = field(
+        default="epoch",
+        metadata={"help": "epoch (once per epoch, as the original) or steps (every eval_steps)"},
+    )
+    eval_steps: int = 50
+    eval_at_start: bool = field(default=False, metadata={"help": "also before the first update (step 0)"})
+    eval_max_examples: int | None = field(
+        default=None, metadata={"help": "evaluate on at most this many held-out examples (the first, seeded)"}
+    )
     # Bookkeeping
     logging_steps: int = 1
-    eval_steps: int = 50
     save_steps: int = 200
     save_total_limit: int = 2
+    keep_checkpoints: bool = field(
+        default=False, metadata={"help": "keep the checkpoint-* directories after the final save"}
+    )
     merge: bool = field(default=False, metadata={"help": "also write <output_dir>/merged"})
     seed: int = 42
     report_to: str = "none"
@@ -100,6 +112,10 @@ class SFTRecipe:
                 "lora_r, per_device_train_batch_size and gradient_accumulation_steps must be >= 1"
             )
 
+        if self.eval_strategy not in ("epoch", "steps"):
+            raise ConfigError(f"key 'eval_strategy': expected epoch or steps, got {self.eval_strategy!r}")
+        if self.eval_max_examples is not None and self.eval_max_examples < 1:
+            raise ConfigError(f"key 'eval_max_examples': must be >= 1, got {self.eval_max_examples}")
         if self.global_batch_size is not None and self.global_batch_size < 1:
             raise ConfigError(f"key 'global_batch_size': must be >= 1, got {self.global_batch_size}")
 
@@ -123,6 +139,18 @@ class SFTRecipe:
         return dataclasses.replace(
             self, per_device_train_batch_size=per_device, gradient_accumulation_steps=share // per_device
         )
+
+
+def check_devices(recipe: SFTRecipe) -> None:
+    """A recipe meant for a GPU (4-bit QLoRA layers, bf16) stops without one; so does any run in a SLURM job
+    given GPUs. The CPU studies train in float32 without bf16 and run as before."""
+    from infra.devices import check_gpu_job, require_cuda
+
+    check_gpu_job("train.sft")
+    if recipe.load_in_4bit and recipe.bnb_4bit_compute_dtype == "bfloat16":
+        require_cuda("QLoRA's 4-bit layers compute in bfloat16 (bnb_4bit_compute_dtype)")
+    if recipe.bf16:
+        require_cuda("the recipe trains in bf16 (bf16: true)")
 
 
 def recipe_path(name: str) -> Path:
@@ -156,7 +184,9 @@ def parse_recipe_cli(argv: Sequence[str] | None = None, doc: str | None = None) 
         print(help_text(SFTRecipe))
         raise SystemExit(0)
     try:
-        return load_recipe(argv)
+        recipe = load_recipe(argv)
+        check_devices(recipe)
+        return recipe
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

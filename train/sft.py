@@ -8,9 +8,12 @@
 
 Recipes live in configs/train/ (``--recipe qlora|lora|full``); ``--config my.yaml`` and ``--key=value``
 flags override them. The loss covers the assistant tokens only. Writes into --output_dir: ``checkpoint-*``
-(a rerun resumes from the last one), ``metrics.jsonl`` (train loss per step; held-out loss and perplexity
-at step 0 and every ``eval_steps``), ``adapter/`` (LoRA, QLoRA) or ``model/`` (full), ``merged/`` with
-``--merge``, and ``manifest.json`` when finished.
+(a rerun resumes from the last one; removed after the final save unless ``--keep_checkpoints``),
+``metrics.jsonl`` (train loss per step; held-out loss and perplexity once per epoch, or every ``eval_steps``
+with ``--eval_strategy steps``, from step 0 with ``--eval_at_start``, on at most ``--eval_max_examples``),
+``adapter/`` (LoRA, QLoRA) or ``model/`` (full, its full weights checked), ``merged/`` with ``--merge``, and
+``manifest.json`` when finished. An output directory is locked while a run writes it. A recipe meant for a GPU
+(4-bit QLoRA in bf16, bf16 training) stops at once without one (``infra.devices``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import run_cli
-from infra.files import atomic_write_json
+from infra.files import atomic_write_json, output_lock
 from infra.manifest import Manifest
 from infra.modeling import check_causal_lm, count_parameters, decoder_layers
 from infra.progress import on_terminal
@@ -111,7 +114,7 @@ def sft_config(recipe: SFTRecipe, has_eval: bool) -> Any:
         gradient_checkpointing=recipe.gradient_checkpointing,
         bf16=recipe.bf16,
         logging_steps=recipe.logging_steps,
-        eval_strategy="steps" if has_eval else "no",
+        eval_strategy=recipe.eval_strategy if has_eval else "no",
         eval_steps=recipe.eval_steps,
         save_strategy="steps",
         save_steps=recipe.save_steps,
@@ -126,14 +129,18 @@ def sft_config(recipe: SFTRecipe, has_eval: bool) -> Any:
 
 
 def build_trainer(recipe: SFTRecipe, spec: Any, tokenizer: Any, records: Any) -> Any:
-    """An SFTTrainer on the prepared records (also used by the tests to inspect the label masks)."""
+    """An SFTTrainer on the prepared records (also used by the tests to inspect the label masks). The training
+    arguments exist before the model is loaded, so that under DeepSpeed ZeRO-3 the model is initialised
+    partitioned (each rank holds its shard, not a whole copy)."""
     from trl import SFTTrainer
 
+    held_out = records.eval[: recipe.eval_max_examples] if recipe.eval_max_examples else records.eval
+    args = sft_config(recipe, bool(held_out))
     model = load_base_model(recipe)
-    eval_dataset = to_dataset(spec, records.eval, tokenizer) if records.eval else None
+    eval_dataset = to_dataset(spec, held_out, tokenizer) if held_out else None
     return SFTTrainer(
         model=model,
-        args=sft_config(recipe, eval_dataset is not None),
+        args=args,
         train_dataset=to_dataset(spec, records.train, tokenizer),
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
@@ -199,7 +206,15 @@ def train(recipe: SFTRecipe) -> Path:
             f"x {batch['accumulation']} accumulation steps"
         )
     output_dir.mkdir(parents=True, exist_ok=True)
+    rank = int(os.environ.get("RANK", "0"))
+    with output_lock(output_dir / f".lock-rank{rank}", output_dir):
+        return _train(recipe, spec, tokenizer, records, manifest, processes)
 
+
+def _train(
+    recipe: SFTRecipe, spec: Any, tokenizer: Any, records: Any, manifest: Manifest, processes: int
+) -> Path:
+    output_dir = Path(recipe.output_dir)
     trainer = build_trainer(recipe, spec, tokenizer, records)
     if trainer.args.world_size != processes:
         raise RuntimeError(
@@ -215,12 +230,14 @@ def train(recipe: SFTRecipe) -> Path:
     elif main_process:
         metrics_path.unlink(missing_ok=True)
     trainer.accelerator.wait_for_everyone()  # no process logs before the metrics file is reset
-    if checkpoint is None and trainer.eval_dataset is not None:
+    if checkpoint is None and trainer.eval_dataset is not None and recipe.eval_at_start:
         trainer.evaluate()  # step 0: the pruned model's held-out loss before any update
     trainer.train(resume_from_checkpoint=checkpoint)
 
     final = output_dir / ("adapter" if recipe.uses_adapter else "model")
     partial = final.with_name(final.name + ".partial")
+    if getattr(trainer, "is_fsdp_enabled", False):  # gather full weights, not per-rank shards
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(str(partial))  # every process takes part (DeepSpeed / FSDP gather)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(partial)
@@ -231,6 +248,7 @@ def train(recipe: SFTRecipe) -> Path:
         atomic_write_json(
             partial / "lineage.json", lineage(recipe.model, method=recipe.method, data=recipe.data)
         )
+        check_saved_weights(partial, recipe.uses_adapter)
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)
@@ -247,7 +265,31 @@ def train(recipe: SFTRecipe) -> Path:
             )
         manifest.extra["global_step"] = trainer.state.global_step
         manifest.write(output_dir)
+        if not recipe.keep_checkpoints:  # the final save holds what they did; they cost a model each
+            for checkpoint_dir in output_dir.glob("checkpoint-*"):
+                shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return final
+
+
+def check_saved_weights(directory: Path, adapter: bool) -> None:
+    """The saved model or adapter holds its full weights (an FSDP run that saved per-rank shards, or a
+    DeepSpeed run without its 16-bit gather, leaves none): otherwise no manifest marks it done."""
+    names = (
+        ("adapter_model.safetensors", "adapter_model.bin")
+        if adapter
+        else (
+            "model.safetensors",
+            "model.safetensors.index.json",
+            "pytorch_model.bin",
+            "pytorch_model.bin.index.json",
+        )
+    )
+    if not any((directory / name).is_file() for name in names):
+        found = ", ".join(sorted(p.name for p in directory.iterdir())) or "nothing"
+        raise RuntimeError(
+            f"{directory}: no full weights were saved ({found}); for FSDP save FULL_STATE_DICT, for DeepSpeed "
+            "ZeRO-3 set zero3_save_16bit_model (configs/accelerate/)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
