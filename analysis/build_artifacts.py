@@ -72,6 +72,10 @@ class BuildArgs:
     experiments: str = field(
         default=str(DEFAULT_EXPERIMENTS), metadata={"help": "the experiment grid (configs/experiments)"}
     )
+    model_config: str | None = field(
+        default=None, metadata={"help": "the grid's rows for this model (default: the results tree's name)"}
+    )
+    extras: list[str] = field(default_factory=list, metadata={"help": "opt-in blocks of the grid to read"})
     only: list[str] = field(default_factory=list, metadata={"help": "artifact names; default: all"})
     strict: bool = False
     # The scripts' METHODS, AMOUNTS, RECOVERIES, RECIPES: the grid narrowed as the runs were.
@@ -96,6 +100,8 @@ def build(
     only: list[str] | None = None,
     experiments: str | Path | None = None,
     narrow: dict[str, list[str]] | None = None,
+    model_config: str | None = None,
+    extras: list[str] | None = None,
 ) -> dict:
     """Build what can be built; returns ``{"built": {name: [files]}, "missing": {name: reason}}``.
     ``results`` is one results tree, or a list of them for the cross-model artifacts."""
@@ -103,7 +109,8 @@ def build(
     for tree in trees:
         if not Path(tree).is_dir():
             raise FileNotFoundError(f"{tree}: no such results directory")
-    grid = load_experiments(experiments).narrowed(**(narrow or {}))
+    model = model_config or (Path(trees[0]).name if len(trees) == 1 else None)
+    grid = load_experiments(experiments).resolved(model, extras or []).narrowed(**(narrow or {}))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {
@@ -140,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         output_dir.mkdir(parents=True, exist_ok=True)
         with output_lock(output_dir / ".lock", output_dir):
             report = build(
-                args.results or args.cross_model, args.output_dir, args.only, args.experiments, narrow
+                args.results or args.cross_model,
+                args.output_dir,
+                args.only,
+                args.experiments,
+                narrow,
+                args.model_config,
+                args.extras,
             )
     except (ConfigError, OSError, OutputBusyError) as error:
         return report_error(error)

@@ -278,47 +278,59 @@ def figure_probe(results: str | Path, output: str | Path, run: str = "base") -> 
     return _save(figure, output)
 
 
-def _probe_accuracies(layout: ResultsLayout, names: list[str]) -> dict[str, float]:
-    found = {}
-    for name in ["base", *names]:
-        path = layout.probe(name)
-        if path.is_file():
-            found[name] = read_json(path)["baseline"]["accuracy"]
-    return found
+def probe_accuracy(path: Path, items: int | None = None) -> float:
+    """A probe's accuracy without ablation, on its first ``items`` items where it has more (the probe's sample
+    of n items is the first n of a larger one: Figure 7's 100 are the first of Figure 3's 200)."""
+    baseline = read_json(path)["baseline"]
+    hits = baseline.get("hits")
+    if items and hits and len(hits) > items:
+        return sum(hits[:items]) / items
+    return baseline["accuracy"]
 
 
 def figure_probe_recovery(
     results: str | Path | list[str | Path], output: str | Path, experiments: Experiments
 ) -> list[Path]:
     """Figure 7: arithmetic accuracy of the unpruned model and the runs of grid ``figure_7`` (pruned and
-    recovered). Given several results trees (one per model), each bar is the mean over the models that
-    have that run, and the models are named in the title (the paper draws the cross-model average)."""
+    recovered), each model with its own method (the grid's rows for it). Given several results trees (one per
+    model), the bars are the unpruned, pruned and recovered models' means over the models, as the paper draws
+    the cross-model average, and the methods are named."""
     trees = [results] if isinstance(results, (str, Path)) else list(results)
-    names = experiments.grid("figure_7").run_names(experiments.recipe)
-    per_tree = [_probe_accuracies(ResultsLayout(tree), names) for tree in trees]
-    entries = []
-    for name in ["base", *names]:
-        values = [found[name] for found in per_tree if name in found]
-        if values:
-            entries.append((name, parse_run_name(name), sum(values) / len(values), len(values)))
+    items = experiments.probe_items.get("figure_7")
+    rows: list[tuple[str, str, float, str]] = []  # (role, label, accuracy, model)
+    for tree in trees:
+        layout, model = ResultsLayout(tree), Path(tree).name
+        mine = experiments.resolved(model) if len(trees) > 1 else experiments
+        if "figure_7" not in mine.artifacts or not layout.probe("base").is_file():
+            continue
+        rows.append(("base", "Unpruned", probe_accuracy(layout.probe("base"), items), model))
+        for run in mine.grid("figure_7").runs(mine.recipe):
+            if layout.probe(run.name).is_file():
+                role = "recovered" if run.recovery else "pruned"
+                rows.append((role, run.label, probe_accuracy(layout.probe(run.name), items), model))
+    if len(trees) > 1:
+        entries = []
+        for role, title in (("base", "Unpruned"), ("pruned", "Pruned"), ("recovered", "Pruned + recovery")):
+            chosen = [row for row in rows if row[0] == role]
+            if chosen:
+                methods = "" if role == "base" else "; ".join(f"{m}: {label}" for _, label, _, m in chosen)
+                label = f"{title} (n={len(chosen)})" + (f"\n{methods}" if methods else "")
+                entries.append((role, label, sum(r[2] for r in chosen) / len(chosen)))
+    else:
+        entries = [(role, label, accuracy) for role, label, accuracy, _ in rows]
     if len(entries) < 2 or entries[0][0] != "base":
         roots = ", ".join(str(Path(tree) / "probe") for tree in trees)
         raise MissingInputs(f"{roots}: arithmetic_probe.json for base and at least one run of figure_7")
-    labels = [
-        ("Unpruned" if name == "base" else run.label) + (f" (n={n})" if len(trees) > 1 else "")
-        for name, run, _, n in entries
-    ]
-    colors = [
-        "#2ca02c" if name == "base" else "#1f77b4" if run and run.recovery else "#d62728"
-        for name, run, _, _ in entries
-    ]
-    figure, axes = _figure(height=1.0 + 0.2 * len(entries))
+    colors = {"base": "#2ca02c", "recovered": "#1f77b4", "pruned": "#d62728"}
+    figure, axes = _figure(height=1.0 + 0.3 * len(entries))
     ax = axes[0][0]
-    ax.barh(range(len(entries)), [100 * acc for _, _, acc, _ in entries], color=colors)
+    ax.barh(
+        range(len(entries)), [100 * acc for _, _, acc in entries], color=[colors[r] for r, _, _ in entries]
+    )
     ax.axvline(10.0, color="grey", linestyle=":", linewidth=0.8)
-    ax.set_yticks(range(len(entries)), labels)
+    ax.set_yticks(range(len(entries)), [label for _, label, _ in entries])
     ax.invert_yaxis()
-    ax.set_xlabel("digit top-1 accuracy (%)")
+    ax.set_xlabel("digit top-1 accuracy (%)" + (f", first {items} probe items" if items else ""))
     models = ", ".join(Path(tree).name for tree in trees)
     ax.set_title("Arithmetic after pruning and recovery" + (f" (mean of {models})" if len(trees) > 1 else ""))
     return _save(figure, output)
@@ -513,11 +525,15 @@ def figure_upper_bound(results: str | Path, output: str | Path, experiments: Exp
     return _save(figure, output)
 
 
+BASE_CODE_TASKS = ("humaneval",)
+
+
 def figure_code_errors_models(
     results: str | Path, output: str | Path, experiments: Experiments
 ) -> list[Path]:
-    """Figure 8, as the paper's notebook drew it: the unpruned model and the runs of grid ``figure_8`` (SGR
-    on Dolci), on HumanEval+ and MBPP+ separately, as shares of all programs per category."""
+    """Figure 8, as the paper's notebook drew it: the unpruned model on HumanEval+ and the runs of grid
+    ``figure_8`` (SGR on Dolci; each model its own method) on HumanEval+ and MBPP+ separately, as shares of all
+    programs per category."""
     layout = ResultsLayout(results)
     grid = experiments.grid("figure_8")
     candidates = [("Unpruned", layout.base_eval)]
@@ -528,7 +544,8 @@ def figure_code_errors_models(
     data = ", ".join(sorted({dataset for _, dataset in recoveries if dataset}))
     labels, shares = [], []
     for label, directory in candidates:
-        for task in CODE_TASKS:
+        # The original's notebook drew each unpruned model on HumanEval+ alone, its recovered model on both.
+        for task in BASE_CODE_TASKS if directory == layout.base_eval else CODE_TASKS:
             path = directory / f"{task}.jsonl"
             if path.is_file() and path.stat().st_size:
                 labels.append(f"{label} ({LABELS.get(task, task)})")

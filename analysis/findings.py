@@ -144,9 +144,10 @@ def findings(results: str | Path, experiments: Experiments, seed: int = 0) -> li
             if parse_run_name(name).recovery is not None or not path.is_file() or base_hits is None:
                 continue
             hits = read_json(path)["baseline"].get("hits")
-            if hits is None or len(hits) != len(base_hits):
+            if hits is None or len(hits) > len(base_hits):
                 continue
-            a = {str(i): float(h) for i, h in enumerate(base_hits)}
+            # The probe's sample of n items is the first n of a larger one (Figure 7's 100 of Figure 3's 200).
+            a = {str(i): float(h) for i, h in enumerate(base_hits[: len(hits)])}
             b = {str(i): float(h) for i, h in enumerate(hits)}
             parts.append(_difference(a, b, rng))
     out.append(_result(3, parts, "unpruned - pruned arithmetic-probe accuracy, paired by item, figure_7"))

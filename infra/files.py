@@ -302,9 +302,9 @@ def output_lock(lock_path: str | os.PathLike, target: str | os.PathLike | None =
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            host, _, pid = (handle.read().strip() or "unknown.?").rpartition(".")
             raise OutputBusyError(
-                f"{target}: another run is writing it (lock {lock_path}, held by {holder})"
+                f"{target}: another run is writing it (lock {lock_path}, held by pid {pid} on host {host})"
             ) from None
         handle.seek(0)
         handle.truncate()

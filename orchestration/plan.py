@@ -541,8 +541,9 @@ class Plan:
         narrowing = [(f"--{key}", values) for key, values in self.study.narrowing.items()]
         args = [
             ("--results", self.results), ("--output_dir", self.layout.artifacts),
-            ("--experiments", self.experiments_path), *([("--only", artifacts)] if artifacts else []),
-            *narrowing,
+            ("--experiments", self.experiments_path), ("--model_config", self.model_config),
+            *([("--only", artifacts)] if artifacts else []), *narrowing,
+            *([("--extras", self.study.extras)] if self.study.extras else []),
         ]  # fmt: skip
         self.add(
             Stage(

@@ -212,8 +212,10 @@ def plan_jobs(args: SubmitArgs) -> tuple[Path, list[Job], int]:
     margin, ceiling = resources["time_margin"], resources["max_hours"]
     if margin:
         for job in jobs:
-            hours = stage_hours(plan, job.stage, share=_share(job)) * (1 + margin) + 0.5
-            job.hours = min(hours, float(ceiling)) if ceiling else hours
+            estimate = stage_hours(plan, job.stage, share=_share(job))
+            if estimate > 0:  # the CPU stages (data preparation, the tables) keep the file's limit
+                hours = estimate * (1 + margin) + 0.5
+                job.hours = min(hours, float(ceiling)) if ceiling else hours
     return results, jobs, len(plan.graph.stages) - len({id(job.stage) for job in jobs})
 
 
@@ -234,6 +236,12 @@ def _share(job: Job) -> float:
 def submit(args: SubmitArgs) -> Path | None:
     """Submit the script's missing stages; returns the submission record (None for a dry run or nothing)."""
     assert args.script is not None and args.model_config is not None
+    if not args.dry_run:
+        from orchestration.local import build_model
+        from orchestration.study import load_study
+
+        if build_model(load_study()) != 0:  # a CPU study's own model, before its jobs read it
+            raise RuntimeError("the study's model could not be built (its error is above)")
     results, jobs, already = plan_jobs(args)
     if already:
         print(f"[slurm] {already} stage(s) already queued or running: not submitted again")

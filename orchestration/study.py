@@ -231,7 +231,7 @@ def _from_env(name: str, text: str, annotation: Any) -> Any:
     """An environment variable's text as the field's type (lists comma- or space-separated)."""
     from infra.config import _parse_flag_value
 
-    options = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    options = [annotation, *(a for a in typing.get_args(annotation) if a is not type(None))]
     if any(typing.get_origin(option) is list for option in options):
         if name in ("TRAIN_FLAGS", "FULL_LAUNCH"):  # command words, split as a shell would
             return text.split()

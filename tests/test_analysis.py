@@ -30,7 +30,11 @@ from infra.modeling import load_model, load_tokenizer
 from layer_pruner.inmemory import layers_removed
 from layer_pruner.scoring import block_influence
 from tests.helpers.degeneration_reference import original_definition
+from infra.paths import REPO_ROOT
 from tests.helpers.fixture_results import BASE, write_fixture_results
+
+# The fixture trees hold every method's runs for every artifact: the paper's grid extended.
+FULL_GRID = REPO_ROOT / "configs" / "experiments" / "paper_full.yaml"
 from tests.helpers.hub_records import arithmetic_records
 
 
@@ -160,7 +164,7 @@ def test_code_error_distribution():
 
 def test_every_artifact_builds_from_fixture_results(tmp_path):
     results = write_fixture_results(tmp_path / "results")
-    report = build(results, tmp_path / "artifacts")
+    report = build(results, tmp_path / "artifacts", experiments=FULL_GRID)
     assert report["missing"] == {}
     assert sorted(report["built"]) == sorted(ARTIFACTS)
     for name, paths in report["built"].items():
@@ -204,6 +208,8 @@ def test_figure_7_averages_over_models(tmp_path):
                 str(tmp_path / "all"),
                 "--only",
                 "figure_7",
+                "--experiments",
+                str(FULL_GRID),
             ]
         )
         == 0
@@ -268,11 +274,13 @@ def test_degeneration_cli_reports_change_from_the_baseline(tmp_path, capsys):
 def test_artifacts_follow_a_narrowed_grid(tmp_path):
     """METHODS=bi on the scripts: Figure 12 (grid: iterative) is drawn from the BI runs the scripts made."""
     results = write_fixture_results(tmp_path / "results")
-    report = build(results, tmp_path / "plain", ["figure_12", "table_4"])
+    report = build(results, tmp_path / "plain", ["figure_12", "table_4"], FULL_GRID)
     assert report["missing"] == {}
     shutil.rmtree(results / "recovered" / "iterative-25pct-sgr-dolci-full")
-    assert "figure_12" in build(results, tmp_path / "gone", ["figure_12"])["missing"]
-    narrowed = build(results, tmp_path / "bi", ["figure_12", "table_4"], narrow={"methods": ["bi"]})
+    assert "figure_12" in build(results, tmp_path / "gone", ["figure_12"], FULL_GRID)["missing"]
+    narrowed = build(
+        results, tmp_path / "bi", ["figure_12", "table_4"], FULL_GRID, narrow={"methods": ["bi"]}
+    )
     assert set(narrowed["built"]) == {"figure_12", "table_4"}
     rows = list(csv.DictReader(open(tmp_path / "bi" / "table_4.csv")))
     assert [row["run"] for row in rows] == [

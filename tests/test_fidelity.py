@@ -55,7 +55,11 @@ def test_lora_recipe_is_the_documented_one():
     assert f"r {lora['lora_r']}, α {lora['lora_alpha']}" in text
     assert (lora["lora_r"], lora["lora_alpha"]) == (64, 16) and "r 16, α 32" in text  # the original's path
     table_4 = load_experiments(REPO_ROOT / "configs/experiments/paper.yaml").grid("table_4")
-    assert [(r.kind, r.dataset) for r in table_4.recoveries] == [("sgr", "dolci")] and "SGR Dolci" in text
+    assert (
+        table_4.recoveries == ("sft-alpaca",)
+        and "Alpaca-cleaned QLoRA runs" in text
+        and "EXTRAS=lora" in text
+    )
 
 
 def test_self_generation_context_and_stops_are_the_documented_ones():

@@ -272,7 +272,7 @@ def test_generation_caps_prompt_plus_response_at_the_context(tiny_models, model_
 
 
 def test_mistral_self_generation_also_stops_on_inst(tiny_models, tmp_path, monkeypatch):
-    import self_generate.generate as module
+    import infra.generation_loop as module
 
     seen = {}
     real = module.make_backend

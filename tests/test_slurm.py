@@ -10,6 +10,7 @@ array task that fails is reported with its state and log, and a resubmission run
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -19,9 +20,8 @@ import pytest
 
 from infra.files import load_jsonl
 from infra.paths import REPO_ROOT
-from tests.helpers.toy_settings import REDUCED_TOY
 
-TOY_SETTINGS = {**REDUCED_TOY, "CLASSIFY": "0"}
+TOY_SETTINGS = {"STUDY": "toy_ci", "CLASSIFY": "none"}
 TABLE_1 = {"METHODS": "iterative", "AMOUNTS": "1layers", "RECOVERIES": "none sft-toy"}
 
 
@@ -46,12 +46,12 @@ def cluster(tmp_path_factory):
 def toy(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy")
     cache = root / "cache"
-    return {**TOY_SETTINGS, "LPR_CACHE": str(cache), "MODEL_PATH": str(cache / "toy-llama")}
+    return {**TOY_SETTINGS, "LPR_CACHE": str(cache)}
 
 
 def in_toy_env(command: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run a shell command with the toy study's settings (scripts/toy_env.sh) on top of ``env``."""
-    script = f"source scripts/setup_env.sh >/dev/null && source scripts/lib.sh && source scripts/toy_env.sh && {command}"
+    """Run a shell command with the toy study's CI profile (configs/studies/toy_ci.yaml) on top of ``env``."""
+    script = f"source scripts/setup_env.sh >/dev/null && {command}"
     return subprocess.run(
         ["bash", "-c", script],
         cwd=REPO_ROOT,
@@ -119,14 +119,15 @@ def test_scripts_on_slurm_equal_local_runs_and_failed_tasks_resubmit_alone(clust
     assert second["jobs"][0]["array"] == [3]
     assert {p.name: p.stat().st_mtime_ns for p in blocker.parent.glob("layer_00[!3].json")} == finished
 
-    # Table 1's iterative search (a baseline job, one array task per candidate) and its recovery.
+    # Table 1's iterative search (its own stage: a baseline job, one array task per block of candidates) and
+    # its recovery.
     table = submit("scripts/table1_pruning.sh", {**env, **TABLE_1})
     assert table.returncode == 0, table.stdout + table.stderr
     jobs = {job["name"]: job for job in records(on_slurm)}
-    step = jobs["toy-llama.pruned.iterative-1layers.step1"]
-    assert step["array"] == list(range(7)) and step["after"] == [
-        jobs["toy-llama.pruned.iterative-1layers.baseline"]["id"]
-    ]
+    search = "toy-llama.search.iterative-toy_arithmetic+toy_brackets+toy_copy"
+    step = jobs[f"{search}.step1"]
+    assert step["array"] == [0, 1, 2, 3, 4, 5, 6] and step["after"] == [jobs[f"{search}.baseline"]["id"]]
+    assert jobs[search]["id"] in jobs["toy-llama.pruned.iterative-1layers"]["after"]
     train = jobs["toy-llama.recovered.iterative-1layers-sft-toy.train"]
     assert jobs["toy-llama.pruned.iterative-1layers"]["id"] in train["after"]
 
@@ -154,7 +155,7 @@ def test_scripts_on_slurm_equal_local_runs_and_failed_tasks_resubmit_alone(clust
         for responses in sorted((b / "sweep").glob(f"{name}.*.jsonl")):
             assert untimed(a / "sweep" / responses.name) == untimed(responses), responses.name
     assert (a / "sweep" / "manifest.json").is_file()
-    search = Path("pruned/iterative-1layers/model.search")
+    search = Path("search/iterative-toy_arithmetic+toy_brackets+toy_copy")
     candidates = sorted(p.name for p in (b / search / "step_01").glob("layer_*.json"))
     assert len(candidates) == 7
     for name in candidates:
@@ -180,16 +181,18 @@ def test_scripts_on_slurm_equal_local_runs_and_failed_tasks_resubmit_alone(clust
     assert (a / "artifacts" / "table_1.md").is_file()
 
 
-def dry_run(script: str, env: dict[str, str]) -> list[list[str]]:
+def dry_run(
+    script: str, env: dict[str, str], model: str = "llama-3.1-8b-instruct", *flags: str
+) -> list[list[str]]:
     result = subprocess.run(
-        ["bash", "scripts/slurm/submit.sh", script, "llama-3.1-8b-instruct", "--dry_run"],
+        ["bash", "scripts/slurm/submit.sh", script, model, "--dry_run", *flags],
         cwd=REPO_ROOT,
         env={**os.environ, **env},
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    return [shlex.split(line) for line in result.stdout.splitlines()]
+    return [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("sbatch")]
 
 
 def option(line: list[str], name: str) -> str | None:
@@ -203,20 +206,135 @@ def test_dry_run_sizes_arrays_from_the_model_config_and_chains_the_steps(tmp_pat
     assert option(sweep[0], "array") == "1-31" and option(sweep[0], "gres") == "gpu:1"
     assert option(sweep[0], "wrap").endswith('--layer "$SLURM_ARRAY_TASK_ID"')
     assert option(sweep[1], "dependency") == "afterok:<0>" and "--layers 1,2,3" in option(sweep[1], "wrap")
-    assert (
-        option(sweep[-1], "dependency") == "afterok:<1>:<2>:<3>"
-    )  # the figures after the sweep, probe, profile
+    # the figures after the sweep, probe, profile
+    assert option(sweep[-1], "dependency") == "afterok:<1>:<2>:<3>"
     assert "analysis.build_artifacts" in option(sweep[-1], "wrap") and option(sweep[-1], "gres") is None
 
-    table = dry_run("scripts/table1_pruning.sh", {**env, "METHODS": "iterative"})
+    table = dry_run("scripts/table2_recovery.sh", env)
     names = [option(line, "job-name") for line in table]
-    baseline = names.index("llama-3.1-8b-instruct.pruned.iterative-25pct.baseline")
+    search = "llama-3.1-8b-instruct.search.iterative-gsm8k+humaneval+xsum"
+    baseline = names.index(f"{search}.baseline")
     assert option(table[baseline], "wrap").endswith("--baseline_only")
     steps = table[baseline + 1 : baseline + 9]  # 25% of 32 layers: 8 steps, layer 0 never a candidate
-    assert [option(line, "array") for line in steps] == [f"0-{30 - k}" for k in range(8)]
+    # 31, 30, ... 24 candidates per step in blocks sharing one engine, a step over 8 array tasks at most.
+    sizes = [math.ceil(count / 8) for count in range(31, 23, -1)]
+    expected = [f"0-{math.ceil(count / size) - 1}" for count, size in zip(range(31, 23, -1), sizes)]
+    assert [option(line, "array") for line in steps] == expected and len({*expected}) > 1
+    assert all(
+        f"--block_size {size} --candidate_block" in option(line, "wrap") for line, size in zip(steps, sizes)
+    )
     assert [option(line, "dependency") for line in steps] == [f"afterok:<{baseline + k}>" for k in range(8)]
     final = table[baseline + 9]
     assert option(final, "dependency") == f"afterok:<{baseline + 8}>" and option(final, "array") is None
-    train = next(line for line in table if "train.sft" in option(line, "wrap"))
-    assert f"<{baseline + 9}>" in option(train, "dependency").split(":")  # fine-tuned after the search ends
+    prune = names.index("llama-3.1-8b-instruct.pruned.iterative-25pct")
+    assert f"<{baseline + 9}>" in option(table[prune], "dependency").split(
+        ":"
+    )  # pruned after the search ends
+    blocks = dry_run("scripts/table2_recovery.sh", env, "llama-3.1-8b-instruct", "--block_size", "31")
+    names = [option(line, "job-name") for line in blocks]
+    assert option(blocks[names.index(f"{search}.step1")], "array") == "0"  # one engine for the whole step
     assert not (tmp_path / "out" / "llama-3.1-8b-instruct" / "slurm").exists()
+
+
+def test_full_fine_tuning_asks_for_the_gpus_its_launcher_starts(tmp_path):
+    """Figure 12's full fine-tuning runs under accelerate with DeepSpeed ZeRO-3 on 8 processes: its job asks
+    for 8 GPUs and 8 times a GPU's CPUs and memory; QLoRA jobs ask for one."""
+    lines = dry_run("scripts/figure12_full_ft.sh", {"OUT": str(tmp_path)}, "qwen2.5-7b-instruct")
+    full = next(line for line in lines if "--recipe full" in option(line, "wrap"))
+    assert (option(full, "gres"), option(full, "cpus-per-task"), option(full, "mem")) == (
+        "gpu:8",
+        "64",
+        "512G",
+    )
+    qlora = next(line for line in lines if "--recipe qlora" in option(line, "wrap"))
+    assert (option(qlora, "gres"), option(qlora, "cpus-per-task")) == ("gpu:1", "8")
+    fsdp = dry_run(
+        "scripts/figure12_full_ft.sh",
+        {"OUT": str(tmp_path), "FULL_LAUNCH": "torchrun --nproc_per_node 4"},
+        "qwen2.5-7b-instruct",
+    )
+    full = next(line for line in fsdp if "--recipe full" in option(line, "wrap"))
+    assert option(full, "gres") == "gpu:4"
+
+
+def test_each_jobs_time_limit_comes_from_its_stages_estimate(tmp_path):
+    """A job asks for its stage's A100-hours with the resources file's margin, never more than the cluster's
+    limit (configs/slurm/a100.yaml): a Dolci fine-tune more than an evaluation."""
+    from orchestration.slurm import load_resources
+
+    resources = load_resources("configs/slurm/a100.yaml")
+    lines = dry_run("scripts/table2_recovery.sh", {"OUT": str(tmp_path)})
+
+    def hours(line: list[str]) -> float:
+        h, m, _ = option(line, "time").split(":")
+        return int(h) + int(m) / 60
+
+    train = next(
+        line for line in lines if "train.sft" in option(line, "wrap") and "dolci" in option(line, "wrap")
+    )
+    evaluate = next(line for line in lines if "eval.generative" in option(line, "wrap"))
+    assert hours(evaluate) < hours(train) <= float(resources["max_hours"])
+
+
+def test_a_second_script_waits_for_the_jobs_the_first_queued(tmp_path):
+    """Two scripts that share runs (Tables 2 and 6 share every Dolci SGR run at 25%): with the first's jobs in
+    the queue, the second submits none of them again and waits for the queued ones."""
+    from orchestration.plan import plan_stages
+    from orchestration.slurm_jobs import build_jobs
+    from orchestration.study import load_study
+
+    study = load_study("paper", {"OUT": str(tmp_path)})
+    results = Path(tmp_path / "llama-3.1-8b-instruct")
+    first = build_jobs(
+        plan_stages("table2_recovery", "llama-3.1-8b-instruct", study).graph, "llama-3.1-8b-instruct", results
+    )
+    queued = {(job.name, job.comment()): f"10{i}" for i, job in enumerate(first)}
+    second = build_jobs(
+        plan_stages("table6_ratios", "llama-3.1-8b-instruct", study).graph,
+        "llama-3.1-8b-instruct",
+        results,
+        queued,
+    )
+    names = {job.name for job in second}
+    assert not names & {job.name for job in first} - {"llama-3.1-8b-instruct.artifacts"}
+    train = next(
+        job for job in second if job.name == "llama-3.1-8b-instruct.recovered.bi-10pct-sgr-dolci.train"
+    )
+    queued_sgr = queued[
+        ("llama-3.1-8b-instruct.data.dolci.sgr.jsonl", str(results / "data" / "dolci.sgr.jsonl"))
+    ]
+    assert queued_sgr in train.after  # the queued self-generation, by its job id
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_second_submission_while_the_first_is_queued_adds_nothing_shared(cluster, toy, tmp_path):
+    """On the one-node cluster: Table 1's jobs held in the queue, then Table 2's submission (which shares the
+    unpruned model's scores and the pruned model) submits only what Table 1 does not make."""
+    env = {**cluster, **toy, "OUT": str(tmp_path), "METHODS": "bi"}
+    held = in_toy_env(
+        "bash scripts/slurm/submit.sh scripts/table1_pruning.sh toy-llama --resources configs/slurm/test_cluster.yaml "
+        "--sbatch=--hold",
+        env,
+    )
+    assert held.returncode == 0, held.stdout + held.stderr
+    try:
+        again = in_toy_env(
+            "bash scripts/slurm/submit.sh scripts/table2_recovery.sh toy-llama --resources "
+            "configs/slurm/test_cluster.yaml --sbatch=--hold",
+            env,
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        first, second = (
+            json.loads(path.read_text())["jobs"]
+            for path in sorted((tmp_path / "toy-llama" / "slurm").glob("submission-*.json"))
+        )
+        shared = {"toy-llama.base.eval", "toy-llama.pruned.bi-25pct", "toy-llama.pruned.bi-25pct.eval"}
+        assert shared <= {job["name"] for job in first}
+        assert not shared & {job["name"] for job in second}
+        assert "already queued or running" in again.stdout
+        prune_id = next(job["id"] for job in first if job["name"] == "toy-llama.pruned.bi-25pct")
+        train = next(job for job in second if job["name"] == "toy-llama.recovered.bi-25pct-sgr-toy.train")
+        assert prune_id in train["after"]
+    finally:
+        subprocess.run(["scancel", "--user", "root"], env={**os.environ, **cluster}, capture_output=True)

@@ -71,8 +71,11 @@ def small_recipe(model, output_dir, **overrides) -> SFTRecipe:
         gradient_accumulation_steps=1,
         gradient_checkpointing=False,
         max_length=256,
+        eval_strategy="steps",
+        eval_at_start=True,
         eval_steps=2,
         save_steps=2,
+        keep_checkpoints=True,
         seed=3,
     )
     values.update(overrides)
@@ -272,6 +275,10 @@ def test_bad_training_data_is_named(tiny_models, tmp_path, capsys):
                 str(tmp_path / name),
                 "--output_dir",
                 str(tmp_path / "o"),
+                "--bnb_4bit_compute_dtype",
+                "float32",
+                "--bf16",
+                "false",
             ]
         )
         assert code == 2 and expected in capsys.readouterr().err
