@@ -27,15 +27,15 @@ from analysis.degeneration import rep_n, response_metrics, self_bleu, sentences,
 from infra.config import ConfigError
 from infra.datasets import load_records
 from infra.modeling import load_model, load_tokenizer
+from infra.paths import REPO_ROOT
 from layer_pruner.inmemory import layers_removed
 from layer_pruner.scoring import block_influence
 from tests.helpers.degeneration_reference import original_definition
-from infra.paths import REPO_ROOT
 from tests.helpers.fixture_results import BASE, write_fixture_results
+from tests.helpers.hub_records import arithmetic_records
 
 # The fixture trees hold every method's runs for every artifact: the paper's grid extended.
 FULL_GRID = REPO_ROOT / "configs" / "experiments" / "paper_full.yaml"
-from tests.helpers.hub_records import arithmetic_records
 
 
 def test_rep_n_and_self_bleu_by_hand():
