@@ -261,7 +261,10 @@ def parse_cli(
         if gpu_stage:
             from infra.devices import check_gpu_job
 
-            check_gpu_job(cls.__module__)
+            module = cls.__module__
+            if module == "__main__":  # python -m <stage>: the stage's own name
+                module = getattr(sys.modules["__main__"].__spec__, "name", module)
+            check_gpu_job(module)
         config_path, overrides = split_overrides(argv)
         if config_path:
             return load_config(cls, config_path, overrides)

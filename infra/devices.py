@@ -64,8 +64,10 @@ def gpu_job(env: dict[str, str] | None = None) -> str | None:
     """The variable that says this is a SLURM job given GPUs (``NAME=value``), or None."""
     env = dict(os.environ if env is None else env)
     for name in GPU_JOB_VARIABLES:
-        if env.get(name, "") not in ("", "0", "(null)", "N/A"):
-            return f"{name}={env[name]}"
+        value = env.get(name, "")
+        # SLURM_JOB_GPUS and SLURM_STEP_GPUS list GPU indices ("0" is the first GPU); SLURM_GPUS_ON_NODE counts.
+        if value not in ("", "(null)", "N/A") and not (name == "SLURM_GPUS_ON_NODE" and value == "0"):
+            return f"{name}={value}"
     return None
 
 

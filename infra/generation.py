@@ -277,28 +277,22 @@ class VLLMBackend:
 
         from vllm import LLM
 
-        site = vllm_site_settings()
-        extra: dict[str, Any] = {}
-        if (max_num_seqs or site["max_num_seqs"]) is not None:
-            extra["max_num_seqs"] = int(max_num_seqs or site["max_num_seqs"])
-        if candidates:
-            # Pruning candidates are made inside the engine (infra/vllm_layers.py): the function travels to
-            # the engine by pickle, and the forward must run eagerly, uncompiled, without a stale prefix cache.
+        if candidates:  # the layer-swapping function travels to the engine by pickle
             os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
-            enforce_eager = True
-            extra.update(compilation_config={"mode": 0}, enable_prefix_caching=False)
         self.llm = LLM(
-            model=model,
-            tokenizer=model,
-            tensor_parallel_size=tensor_parallel_size,
-            dtype=dtype,
-            max_model_len=max_model_len,
-            enable_lora=adapter is not None,
-            max_lora_rank=max_lora_rank,
-            gpu_memory_utilization=gpu_memory_utilization or float(site["gpu_memory_utilization"]),
-            enforce_eager=enforce_eager,
-            seed=seed,
-            **extra,
+            **engine_arguments(
+                model,
+                adapter=adapter,
+                tensor_parallel_size=tensor_parallel_size,
+                dtype=dtype,
+                max_model_len=max_model_len,
+                max_lora_rank=max_lora_rank,
+                gpu_memory_utilization=gpu_memory_utilization,
+                max_num_seqs=max_num_seqs,
+                enforce_eager=enforce_eager,
+                seed=seed,
+                candidates=candidates,
+            )
         )
         self.candidates = candidates
         self.num_layers = int(self.llm.llm_engine.model_config.hf_config.num_hidden_layers)
@@ -401,6 +395,44 @@ def resolve_backend(name: str) -> str:
     import torch
 
     return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None else "hf"
+
+
+def engine_arguments(
+    model: str,
+    *,
+    adapter: str | None = None,
+    tensor_parallel_size: int = 1,
+    dtype: str = "auto",
+    max_model_len: int | None = None,
+    max_lora_rank: int = 64,
+    gpu_memory_utilization: float | None = None,
+    max_num_seqs: int | None = None,
+    enforce_eager: bool = False,
+    seed: int = 0,
+    candidates: bool = False,
+) -> dict[str, Any]:
+    """The keyword arguments of vLLM's ``LLM`` (its ``EngineArgs``) for one engine, the site's settings
+    (``configs/vllm.yaml``) filling what the caller leaves unset."""
+    site = vllm_site_settings()
+    arguments: dict[str, Any] = {
+        "model": model,
+        "tokenizer": model,
+        "tensor_parallel_size": tensor_parallel_size,
+        "dtype": dtype,
+        "max_model_len": max_model_len,
+        "enable_lora": adapter is not None,
+        "max_lora_rank": max_lora_rank,
+        "gpu_memory_utilization": gpu_memory_utilization or float(site["gpu_memory_utilization"]),
+        "enforce_eager": enforce_eager,
+        "seed": seed,
+    }
+    if (max_num_seqs or site["max_num_seqs"]) is not None:
+        arguments["max_num_seqs"] = int(max_num_seqs or site["max_num_seqs"])
+    if candidates:
+        # Pruning candidates are made inside the engine (infra/vllm_layers.py): the forward must run eagerly,
+        # uncompiled, without a stale prefix cache.
+        arguments.update(enforce_eager=True, compilation_config={"mode": 0}, enable_prefix_caching=False)
+    return arguments
 
 
 def vllm_site_settings() -> dict[str, Any]:

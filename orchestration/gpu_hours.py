@@ -55,6 +55,19 @@ class EstimateArgs:
     )
 
 
+def rates(model_config: str, path: str | Path = DEFAULT_THROUGHPUT) -> tuple[dict[str, Any], str]:
+    """The throughput file, with the rates ``scripts/gpu_check.sh`` measured for this model on top (where it
+    ran); and where they came from."""
+    from orchestration.gpu_check import throughput_path
+
+    throughput = load_throughput(path)
+    measured = throughput_path(model_config)
+    if measured.is_file():
+        throughput = {**throughput, **load_yaml(measured)}
+        return throughput, f"{Path(path).name} with the rates measured in {measured}"
+    return throughput, f"{Path(path).name}, assumed rates"
+
+
 def load_throughput(path: str | Path) -> dict[str, Any]:
     data = load_yaml(path)
     missing = [key for key in REQUIRED if key not in data]
@@ -324,10 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     def run(a: EstimateArgs) -> None:
         from orchestration.study import load_study
 
-        throughput = load_throughput(a.throughput)
+        throughput, source = rates(a.model_config, a.throughput)
         study = load_study(a.study)
         text, total = report(a.model_config, study, throughput, a.stages)
-        print(f"{a.model_config}: {total:.0f} A100-hours for the whole grid ({a.throughput})")
+        print(f"{a.model_config}: {total:.0f} A100-hours for the whole grid ({source})")
         print(text)
         if a.compare:
             print()

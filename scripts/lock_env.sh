@@ -33,6 +33,11 @@ PY
   --python-platform x86_64-manylinux_2_28 --no-header -o "$repo_root/requirements/cuda.txt.new")
 {
   echo "# The CUDA set (Linux x86-64, Python 3.11), resolved by scripts/lock_env.sh; environment.yaml installs it."
+  echo "# CUDA 13.0: torch $(grep -m1 '^torch==' "$repo_root/requirements/cuda.txt.new" | cut -d= -f3)'s default build from PyPI with $(grep -m1 '^cuda-toolkit==' "$repo_root/requirements/cuda.txt.new") and the cu13 cuDNN and NCCL, and"
+  echo "# vllm built for it. It needs an NVIDIA driver of 580.65.06 or newer (nvidia-smi's \"Driver Version\";"
+  echo "# \"CUDA Version\" there must read 13.0 or more). On a node with an older (CUDA 12.x) driver torch sees no GPU:"
+  echo "# install the CUDA 12.9 builds instead (README, \"On an A100 node\", step 1); \`bash scripts/gpu_check.sh\` says"
+  echo "# which you have. deepspeed runs full fine-tuning under accelerate (configs/accelerate/deepspeed_zero3.yaml)."
   cat "$repo_root/requirements/cuda.txt.new"
 } > "$repo_root/requirements/cuda.txt"
 rm "$repo_root/requirements/cuda.txt.new"

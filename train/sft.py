@@ -63,15 +63,24 @@ def load_base_model(recipe: SFTRecipe) -> Any:
     if recipe.load_in_4bit:
         kwargs["quantization_config"] = quantization_config(recipe)
         kwargs["dtype"] = getattr(torch, recipe.bnb_4bit_compute_dtype)
-        if not torch.cuda.is_available():
-            kwargs["device_map"] = {"": "cpu"}
-        elif "LOCAL_RANK" in os.environ:  # one full copy per process under accelerate (DDP)
-            kwargs["device_map"] = {"": int(os.environ["LOCAL_RANK"])}
+        placement = device_map(torch.cuda.is_available(), os.environ.get("LOCAL_RANK"))
+        if placement is not None:
+            kwargs["device_map"] = placement
     else:
         kwargs["dtype"] = getattr(torch, recipe.dtype)
     model = AutoModelForCausalLM.from_pretrained(recipe.model, **kwargs)
     model.config.use_cache = False  # incompatible with gradient checkpointing; generation re-enables it
     return model
+
+
+def device_map(cuda: bool, local_rank: str | None) -> dict[str, Any] | None:
+    """Where a 4-bit model's weights go: the CPU without CUDA; under a launcher (DDP) each process's own GPU,
+    one whole copy per process; else bitsandbytes' own placement on the visible GPU."""
+    if not cuda:
+        return {"": "cpu"}
+    if local_rank is not None:
+        return {"": int(local_rank)}
+    return None
 
 
 def lora_config(recipe: SFTRecipe) -> Any:
