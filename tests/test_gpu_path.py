@@ -4,6 +4,7 @@ checked against the real classes; the prefetch list covers everything a paper mo
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import subprocess
@@ -171,6 +172,10 @@ def test_a_full_model_is_taken_as_done_only_with_its_weights(tmp_path):
     )
 
 
+def _flag(words: list[str], name: str) -> str | None:
+    return words[words.index(name) + 1] if name in words else None
+
+
 def plan_hub_repositories(model: str, out) -> set[tuple[str, str | None]]:
     """Read from the printed plans of every script (not from the prefetch code): every hub dataset a stage
     names, and the registry's datasets of the tasks the evaluations and the search score."""
@@ -192,7 +197,7 @@ def plan_hub_repositories(model: str, out) -> set[tuple[str, str | None]]:
             continue
         for line in result.stdout.splitlines():
             words = shlex.split(line)
-            flag = lambda name: words[words.index(name) + 1] if name in words else None  # noqa: E731
+            flag = functools.partial(_flag, words)
             if (
                 "self_generate.prepare" in words
                 and "/" in flag("--dataset")
