@@ -23,6 +23,7 @@ from pathlib import Path
 
 from analysis import figures, tables
 from analysis.findings import write_findings
+from analysis.paper_values import write_reproduction
 from analysis.tables import MissingInputs
 from infra.config import ConfigError, parse_cli, report_error
 from infra.experiments import DEFAULT_EXPERIMENTS, UnknownArtifact, load_experiments
@@ -56,6 +57,7 @@ ARTIFACTS: dict[str, tuple[str, Callable]] = {  # name -> (title, function(resul
     ),
     "figure_bi_profile": ("Block-influence profile", lambda r, o, e: figures.figure_bi_profile(r, o)),
     "findings": ("The paper's findings with bootstrap intervals", write_findings),
+    "reproduction": ("The paper's reported numbers against ours, cell by cell", write_reproduction),
 }
 
 

@@ -251,6 +251,7 @@ class Experiments:
     upper_bound: UpperBound | None = None
     held_out: HeldOut | None = None  # None: each recipe's own held-out evaluation
     probe_items: dict[str, int] = field(default_factory=dict)  # artifact -> probe items of its runs
+    model: str | None = None  # the model config the grid is resolved for (None: every model's blocks)
 
     def grid(self, artifact: str) -> Grid:
         if artifact not in self.artifacts:
@@ -275,7 +276,7 @@ class Experiments:
             and model not in upper_bound.models
         ):
             upper_bound = None
-        return replace(self, artifacts=artifacts, upper_bound=upper_bound)
+        return replace(self, artifacts=artifacts, upper_bound=upper_bound, model=model)
 
     def narrowed(self, **overrides: list[str]) -> Experiments:
         """Every block with ``methods``, ``amounts``, ``recoveries`` or ``recipes`` replaced (a run's
