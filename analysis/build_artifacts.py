@@ -58,6 +58,7 @@ ARTIFACTS: dict[str, tuple[str, Callable]] = {  # name -> (title, function(resul
     "figure_bi_profile": ("Block-influence profile", lambda r, o, e: figures.figure_bi_profile(r, o)),
     "findings": ("The paper's findings with bootstrap intervals", write_findings),
     "reproduction": ("The paper's reported numbers against ours, cell by cell", write_reproduction),
+    "released": ("Released pruned models against their parents", tables.table_released),
 }
 
 

@@ -17,6 +17,8 @@
       bi_profile/bi_profile.json
       upper_bound/pruned/{model,eval}  GSM8K upper bound (appendix A.6.2, Figure 11): the GSM8K-searched model,
       upper_bound/sgr<n>-<recipe>/    and its fine-tuned runs, e.g. sgr8-qlora, sgr8-full (train/, eval/)
+      released/<pair>/{parent,pruned}/  a released pruned model and its parent (configs/released): eval/, probe/,
+                                      degeneration.json
       toy_model_greedy/               the toy study's greedy scores of the unpruned model
       artifacts/                      tables, figures, findings.json (analysis.build_artifacts)
 
@@ -96,6 +98,10 @@ class ResultsLayout:
     def search_dir(self, tasks: list[str]) -> str:
         """The greedy search on ``tasks`` (every iterative amount's layers are a prefix of its order)."""
         return self._text("search", "iterative-" + "+".join(tasks))
+
+    def released(self, pair: str, which: str) -> str:
+        """A released pruned model (``pruned``) or its parent (``parent``) of a pair (configs/released)."""
+        return self._text("released", pair, which)
 
     def prompts(self, dataset: str) -> str:
         return self._text("data", f"{dataset}.prompts.jsonl")

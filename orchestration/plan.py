@@ -113,6 +113,7 @@ class Plan:
             "eval.generative", "GenerativeArgs", "max_new_tokens"
         )
         self.graph = Graph()
+        self.pair: dict[str, str] | None = None  # a released pair (plan released_pair)
 
     # --- bookkeeping ---------------------------------------------------------------------------------------
     @property
@@ -634,6 +635,65 @@ def upper_bound_stages(p: Plan) -> None:
     p.tasks, p.classify = tasks, classify
 
 
+RELEASED_DIR = REPO_ROOT / "configs" / "released"
+
+
+def load_pair(name: str) -> dict[str, str]:
+    """A released pair (configs/released/<name>.yaml, or a YAML file's path): name, model_config, parent,
+    pruned."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else RELEASED_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in RELEASED_DIR.glob("*.yaml")))
+        raise PlanError(f"{path}: no such released pair (known: {known})")
+    pair = load_yaml(path)
+    missing = {"name", "model_config", "parent", "pruned"} - set(pair)
+    if missing:
+        raise PlanError(f"{path}: missing key {sorted(missing)[0]!r}")
+    return pair
+
+
+def released_pair_stages(p: Plan) -> None:
+    """A released depth-pruned model against its parent: both evaluated on the generative tasks and probed on
+    arithmetic, the pruned model's answers' degeneration against the parent's."""
+    pair = p.pair
+    classify, p.classify = p.classify, "none"
+    runs = {}
+    for which in ("parent", "pruned"):
+        run_dir = p.layout.released(pair["name"], which)
+        p.eval(run_dir, pair[which])
+        target = f"{run_dir}/probe"
+        if p.pending(target, p.layout.done(target)):
+            items = p.study.probe_items or stage_default("analysis.arithmetic_probe", "ProbeArgs", "n_items")
+            args = [("--model", pair[which]), ("--output_dir", target), ("--n_items", items),
+                    *([("--data", p.study.probe_data)] if p.study.probe_data else []),
+                    ("--ablate_layers", "none"), ("--dtype", p.dtype)]  # fmt: skip
+            p.add(
+                Stage(
+                    "analysis.arithmetic_probe",
+                    args,
+                    [target],
+                    [pair[which]],
+                    cost={"kind": "probe", "items": items, "ablations": 0},
+                )
+            )
+        runs[which] = run_dir
+    for task in p.tasks:
+        target = f"{runs['pruned']}/degeneration/{task}.json"
+        if p.pending(target, (REPO_ROOT / target).is_file()):
+            args = [("--items", f"{runs['pruned']}/eval/{task}.jsonl"), ("--baseline", f"{runs['parent']}/eval/{task}.jsonl"),
+                    ("--labels", "pruned"), ("--output", target)]  # fmt: skip
+            p.add(
+                Stage(
+                    "analysis.degeneration",
+                    args,
+                    [target],
+                    [f"{runs['pruned']}/eval", f"{runs['parent']}/eval"],
+                    cost={"kind": "build"},
+                )
+            )
+    p.classify = classify
+
+
 # name -> (stages, the artifacts its build makes)
 ARTIFACT_PLANS: dict[str, tuple[Callable[[Plan], None], list[str]]] = {
     "table1_pruning": (grid_stages("table_1"), ["table_1"]),
@@ -647,6 +707,7 @@ ARTIFACT_PLANS: dict[str, tuple[Callable[[Plan], None], list[str]]] = {
     "figure14_sgr_vs_sft": (grid_stages("figure_14"), ["figure_14"]),
     "figures1-4_sweep": (sweep_stages, ["figure_1", "figure_2", "figure_3", "figure_4", "figure_bi_profile"]),
     "upper_bound": (upper_bound_stages, ["table_upper_bound", "figure_11"]),
+    "released_pair": (released_pair_stages, ["released"]),
 }
 ARTIFACT_OF = {  # plan -> the grid artifact it runs (a plan whose grid a study lacks is left out of paper)
     "table1_pruning": "table_1",
@@ -666,6 +727,8 @@ def in_grid(p: Plan, name: str) -> bool:
         return ARTIFACT_OF[name] in p.experiments.artifacts
     if name == "upper_bound":
         return p.experiments.upper_bound is not None
+    if name == "released_pair":
+        return p.pair is not None
     return True
 
 
@@ -695,10 +758,19 @@ PLANS["paper"] = paper
 
 
 def plan_stages(name: str, model_config: str, study: Study | None = None) -> Plan:
-    """The plan ``name`` (a script's stem, or ``paper``) for a model config, under ``study``."""
+    """The plan ``name`` (a script's stem, or ``paper``) for a model config, under ``study``; for
+    ``released_pair`` the second argument names the pair (configs/released), whose model config is used."""
     if name not in PLANS:
         raise PlanError(f"no plan {name!r} (known: {', '.join(PLANS)})")
+    pair = None
+    if name == "released_pair":
+        if not model_config:
+            known = ", ".join(sorted(p.stem for p in RELEASED_DIR.glob("*.yaml")))
+            raise PlanError(f"give a released pair's name (one of: {known})")
+        pair = load_pair(model_config)
+        model_config = pair["model_config"]
     plan = Plan(model_config, study if study is not None else load_study())
+    plan.pair = pair
     PLANS[name](plan)
     return plan
 
