@@ -128,18 +128,31 @@ def table_released(results: str | Path, output: str | Path, experiments: Experim
         parent, pruned = directory / "parent" / "eval", directory / "pruned" / "eval"
         if not (parent.is_dir() and pruned.is_dir()):
             continue
-        columns, rows = retention_rows(load_scores(parent), {"pruned": load_scores(pruned)}, parent, {"pruned": pruned})
-        written += _write(columns, rows, Path(output).with_name(f"released_{pair}"), f"{pair}: retention of the pruned model against its parent")
+        columns, rows = retention_rows(
+            load_scores(parent), {"pruned": load_scores(pruned)}, parent, {"pruned": pruned}
+        )
+        written += _write(
+            columns,
+            rows,
+            Path(output).with_name(f"released_{pair}"),
+            f"{pair}: retention of the pruned model against its parent",
+        )
         lines = [f"# {pair}: the released pruned model against its parent", ""]
         for which in ("parent", "pruned"):
             probe = directory / which / "probe" / "arithmetic_probe.json"
             if probe.is_file():
-                lines.append(f"- arithmetic probe, {which}: {100 * read_json(probe)['baseline']['accuracy']:.1f}% top-1")
+                lines.append(
+                    f"- arithmetic probe, {which}: {100 * read_json(probe)['baseline']['accuracy']:.1f}% top-1"
+                )
         for path in sorted((directory / "pruned" / "degeneration").glob("*.json")):
             change = next(iter(read_json(path)["files"].values())).get("change", {})
             if change.get("rep_4") is not None:
                 lines.append(f"- {path.stem}: rep-4 {change['rep_4']:+.1f} points against the parent")
-        written.append(atomic_write_text(Path(output).with_name(f"released_{pair}_measures.md"), "\n".join(lines) + "\n"))
+        written.append(
+            atomic_write_text(Path(output).with_name(f"released_{pair}_measures.md"), "\n".join(lines) + "\n")
+        )
     if not written:
-        raise MissingInputs(f"{layout.root}/released/<pair>/{{parent,pruned}}/eval (scripts/released_pair.sh)")
+        raise MissingInputs(
+            f"{layout.root}/released/<pair>/{{parent,pruned}}/eval (scripts/released_pair.sh)"
+        )
     return written

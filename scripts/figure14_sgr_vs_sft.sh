@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=168:00:00
+#SBATCH --time=29-05:00:00
 # Figure 14: SGR against the dataset's own responses (Dolci) at each pruning amount, per method (the paper
 # draws Qwen). Runs shared with Table 6 are reused.
 #   bash scripts/figure14_sgr_vs_sft.sh qwen2.5-7b-instruct

@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=72:00:00
+#SBATCH --time=3-06:00:00
 # Figure 5: training perplexity (per 10 steps, as the original logged it) and held-out perplexity during
 # recovery fine-tuning, SGR against dataset responses (Dolci by default; finished runs of Table 2 are reused).
 #   bash scripts/figure5_perplexity.sh llama-3.1-8b-instruct

@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=72:00:00
+#SBATCH --time=1-23:00:00
 # Figure 7: arithmetic-probe accuracy of the unpruned model (every layer ablated in turn), the 25% pruned
 # models and their SGR (Dolci) recovered versions; runs of Table 2 are reused. Across models:
 # python -m analysis.build_artifacts --cross_model <tree>,<tree>,... --output_dir <dir> --only figure_7.

@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=72:00:00
+#SBATCH --time=1-23:00:00
 # Figure 8: how the generated programs fail (HumanEval+ and MBPP+) for the unpruned model and the 25%
 # pruned models after SGR (Dolci) recovery, from their evaluation item files (runs of Table 2 are reused).
 #   bash scripts/figure8_code.sh llama-3.1-8b-instruct

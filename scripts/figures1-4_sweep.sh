@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=24:00:00
+#SBATCH --time=4:00:00
 # Figures 1-4: remove each layer alone (layers 1..L-1 of the model config) and record the task scores and
 # responses (Figure 1), their degeneration (Figure 2), the arithmetic probe per ablated layer (Figure 3) and
 # the code outcomes (Figure 4).

@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=48:00:00
+#SBATCH --time=36-07:00:00
 # Every artifact of the paper's grid for one model: each stage of every artifact script once (the one graph
 # of the model's runs), then one build of every table and figure. On a cluster, submit it instead of running
 # it in one job: bash scripts/slurm/submit.sh scripts/paper.sh <model config>.

@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=72:00:00
+#SBATCH --time=1-03:00:00
 # Tables 1 and 3: retention after 25% pruning by reverse order, block influence and the iterative search,
 # each model fine-tuned on Alpaca-cleaned with the dataset's own responses for 2 epochs (the setting of
 # Lu et al., 2024, that the paper's rows follow). The pruned models without recovery are extra rows.

@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=120:00:00
+#SBATCH --time=11-00:00:00
 # Tables 2 and 5: 25% pruning x {reverse, BI, iterative} x {Alpaca-cleaned (2 epochs), Dolci (90k rows,
 # 1 epoch)} x {dataset responses (SFT), self-generated responses (SGR)}, QLoRA, then evaluation.
 #   bash scripts/table2_recovery.sh llama-3.1-8b-instruct

@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=96:00:00
+#SBATCH --time=1-03:00:00
 # Table 4: QLoRA against LoRA (unquantized) recovery of the BI- and reverse-pruned models, SGR on Dolci.
 #   bash scripts/table4_lora.sh llama-3.1-8b-instruct
 #   PLAN=1 bash scripts/table4_lora.sh llama-3.1-8b-instruct   # print the stage commands only

@@ -3,7 +3,7 @@
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
-#SBATCH --time=168:00:00
+#SBATCH --time=15-22:00:00
 # Table 6 and Figure 6: retention at each pruning amount (2 layers, ~10%, ~15%, 25%) per method after SGR
 # fine-tuning on Dolci; the pruned models without recovery are extra rows.
 #   bash scripts/table6_ratios.sh llama-3.1-8b-instruct

@@ -57,7 +57,7 @@ def run_script(
         ),
         (
             ["scripts/upper_bound.sh", "tiny-llama"],
-            {"GSM8K_TRAIN": "/nope/train.jsonl", "MODEL_PATH": "{model}"},
+            {"GSM8K": "/nope/train.jsonl", "MODEL_PATH": "{model}"},
             "missing input /nope/train.jsonl",
         ),
     ],

@@ -207,6 +207,38 @@ def test_search_progress_guides_array_tasks_step_by_step(tiny_models, tmp_path):
     assert search().run()[0] == [1, 2] and scorer.calls == calls  # the final run only merges
 
 
+def test_every_amount_is_a_prefix_of_one_search_continued_not_redone(tiny_models, tmp_path):
+    """One search serves every pruning amount: a search of 2 steps is the first 2 steps of one of 5 (run
+    apart, the same layers); continued from 2 to 5 steps it scores only the new steps; blocks of candidates
+    sharing one engine cover a step as one-candidate tasks do."""
+    from layer_pruner.iterative import read_order
+
+    model = load_model(str(tiny_models["llama"]), dtype="float32", device="cpu")
+    tokenizer = load_tokenizer(str(tiny_models["llama"]))
+
+    def landscape(missing):
+        return 1.0 - sum((7 * i) % 5 + 0.1 * i for i in missing) / 10
+
+    def search(n, state, scorer):
+        return GreedySearch(model, tokenizer, scorer, n, state, settings={"tasks": ["a"]}, progress=False)
+
+    scorer = CountingScorer(landscape)
+    scorer.originals = list(decoder_layers(model))
+    five = search(5, tmp_path / "five", scorer).run()[0]
+    for n in (2, 3):
+        assert search(n, tmp_path / f"alone{n}", scorer).run()[0] == five[:n]
+    shared = tmp_path / "shared"
+    assert search(2, shared, scorer).run()[0] == five[:2]
+    calls = scorer.calls
+    assert search(5, shared, scorer).run()[0] == five and read_order(shared)["removed"] == five
+    assert scorer.calls - calls == 5 + 4 + 3  # steps 3, 4 and 5 only
+    blocks = tmp_path / "blocks"
+    for block in range(3):  # 7 candidates in blocks of 3: tasks 0, 1, 2
+        search(1, blocks, scorer).run(block, block_size=3)
+    calls = scorer.calls
+    assert search(1, blocks, scorer).run()[0] == five[:1] and scorer.calls == calls
+
+
 def test_single_layer_sweep_writes_one_file_per_layer(tiny_models, tmp_path):
     model = load_model(str(tiny_models["llama"]), dtype="float32", device="cpu")
 
