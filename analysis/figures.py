@@ -35,7 +35,7 @@ from infra.experiments import (  # noqa: E402
     parse_recovery,
     parse_run_name,
 )
-from infra.files import load_jsonl, read_json  # noqa: E402
+from infra.files import atomic_write_json, load_jsonl, read_json  # noqa: E402
 from infra.layout import BASELINE, ResultsLayout, layer_name, layer_of  # noqa: E402
 from infra.task_registry import registry  # noqa: E402
 
@@ -66,11 +66,39 @@ plt.rcParams.update(
 )
 
 
+def plotted_data(figure: Any) -> list[dict[str, Any]]:
+    """What a figure draws, per panel: its title, each line's label and points, each bar's label and value,
+    read from the figure itself, so a check of the data checks what is drawn."""
+    panels = []
+    for ax in figure.axes:
+        lines = [
+            {
+                "label": line.get_label(),
+                "x": [float(v) for v in line.get_xdata()],
+                "y": [float(v) for v in line.get_ydata()],
+            }
+            for line in ax.lines
+        ]
+        bars, horizontal = [], False
+        for container in ax.containers:
+            horizontal = getattr(container, "orientation", "vertical") == "horizontal"
+            bars += [
+                float(p.get_width() if horizontal else p.get_height())
+                for p in getattr(container, "patches", [])
+            ]
+        ticks = [tick.get_text() for tick in (ax.get_yticklabels() if horizontal else ax.get_xticklabels())]
+        panels.append({"title": ax.get_title(), "lines": lines, "bars": bars, "bar_labels": ticks})
+    return panels
+
+
 def _save(figure: Any, output: str | Path) -> list[Path]:
+    """The figure as PNG and PDF, and what it draws as ``<name>.data.json`` (:func:`plotted_data`)."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     figure.tight_layout()
+    data = output.with_name(output.name + ".data.json")
+    atomic_write_json(data, plotted_data(figure))
     for suffix in (".png", ".pdf"):
         path = output.with_suffix(suffix)
         temporary = path.with_name(f".{path.name}.tmp{suffix}")
@@ -78,7 +106,7 @@ def _save(figure: Any, output: str | Path) -> list[Path]:
         temporary.replace(path)
         paths.append(path)
     plt.close(figure)
-    return paths
+    return [*paths, data]
 
 
 def _figure(height: float = 2.3, ncols: int = 1, nrows: int = 1) -> tuple[Any, Any]:
