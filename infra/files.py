@@ -286,8 +286,11 @@ class OutputBusyError(RuntimeError):
 
 
 @contextlib.contextmanager
-def output_lock(lock_path: str | os.PathLike, target: str | os.PathLike | None = None) -> Iterator[Path]:
-    """Hold an exclusive lock on ``lock_path`` while writing ``target``; a second run is refused.
+def output_lock(
+    lock_path: str | os.PathLike, target: str | os.PathLike | None = None, wait: bool = False
+) -> Iterator[Path]:
+    """Hold an exclusive lock on ``lock_path`` while writing ``target``; a second run is refused (``wait``: it
+    waits for the first to finish instead, for a cache that two processes may build at once).
 
     ``flock`` locks go with the process, so a killed run never leaves a stale lock behind.
     """
@@ -299,7 +302,7 @@ def output_lock(lock_path: str | os.PathLike, target: str | os.PathLike | None =
     handle = open(lock_path, "a+", encoding="utf-8")
     try:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             handle.seek(0)
             host, _, pid = (handle.read().strip() or "unknown.?").rpartition(".")

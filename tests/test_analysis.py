@@ -357,3 +357,16 @@ def test_training_perplexity_is_the_original_logging_windows():
     points = training_perplexity(records)
     assert [step for step, _ in points] == [step for step, _ in expected]
     assert [value for _, value in points] == pytest.approx([value for _, value in expected])
+
+
+@pytest.mark.parametrize("notebook", ["paper_figures.ipynb", "sweep_and_probe.ipynb"])
+def test_notebooks_read_where_the_toy_study_writes_by_default(notebook):
+    """Run without LPR_RESULTS, a notebook reads the toy study's results tree (the README's first command)."""
+    import re
+
+    from orchestration.study import load_study
+
+    text = (REPO_ROOT / "analysis" / notebook).read_text()
+    default = re.search(r'os\.environ\.get\(\\"LPR_RESULTS\\", \\"([^\\"]+)\\"\)', text).group(1)
+    toy = load_study("toy", {})
+    assert default == f"{toy.out}/{toy.model_config}"

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from infra.files import load_jsonl
 from infra.paths import REPO_ROOT
@@ -26,6 +27,15 @@ pytestmark = pytest.mark.slow
 # drift apart slightly: measured here, at most 1.3% over 6 steps.
 LOSS_TOLERANCE = 0.03
 RESUME_TOLERANCE = 0.06
+
+
+def free_port() -> str:
+    """A port nothing listens on now (the OS's choice), so two test workers never share one."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
 
 
 def _records(n: int = 32) -> list[dict]:
@@ -63,12 +73,13 @@ def test_two_processes_train_like_one_and_resume(tiny_models, model_config_file,
         "--recipe", "lora", "--model", str(tiny_models["llama"]), "--model_config", str(config),
         "--data", str(data), "--bf16", "false", "--dtype", "float32", "--lora_r", "8", "--lora_dropout", "0",
         "--warmup_steps", "0", "--gradient_accumulation_steps", "1", "--gradient_checkpointing", "false",
-        "--max_length", "128", "--eval_steps", "2", "--save_steps", "2", "--max_steps", "6",
+        "--max_length", "128", "--eval_strategy", "steps", "--eval_at_start", "true", "--eval_steps", "2",
+        "--save_steps", "2", "--max_steps", "6", "--keep_checkpoints", "true",
         "--learning_rate", "1e-3", "--seed", "3",
     ]  # fmt: skip
     bin_dir = Path(sys.executable).parent
     single = _launch([sys.executable], flags, tmp_path / "single", batch=4)
-    torchrun = [str(bin_dir / "torchrun"), "--nproc_per_node", "2", "--master_port", "29531"]
+    torchrun = [str(bin_dir / "torchrun"), "--nproc_per_node", "2", "--master_port", free_port()]
     two = _launch(torchrun, flags, tmp_path / "two", batch=2)
 
     # One process group of two: rank 0 alone logs and writes (one final line, each metric once).
@@ -97,7 +108,7 @@ def test_two_processes_train_like_one_and_resume(tiny_models, model_config_file,
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     accelerate = [
         str(bin_dir / "accelerate"), "launch", "--config_file", "configs/accelerate/multi_gpu.yaml",
-        "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", "29532",
+        "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", free_port(),
     ]  # fmt: skip
     resumed = _launch(accelerate, flags, resumed_dir, batch=2)
     assert resumed.stdout.count("resuming from") == 1 and "(step 4)" in resumed.stdout
@@ -125,8 +136,8 @@ def test_full_fine_tuning_keeps_a_global_batch_of_eight_on_two_processes(
     flags = [
         "-m", "train.sft", "--recipe", "full", "--model", str(tiny_models["llama"]), "--model_config", str(config),
         "--data", str(data), "--bf16", "false", "--dtype", "float32", "--gradient_checkpointing", "false",
-        "--max_length", "256", "--num_train_epochs", "1", "--eval_fraction", "0", "--save_steps", "100",
-        "--warmup_steps", "0", "--learning_rate", "1e-4", "--seed", "3",
+        "--max_length", "256", "--num_train_epochs", "1", "--eval_fraction", "0", "--save_steps", "4",
+        "--keep_checkpoints", "true", "--warmup_steps", "0", "--learning_rate", "1e-4", "--seed", "3",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     torchrun = [
@@ -134,7 +145,7 @@ def test_full_fine_tuning_keeps_a_global_batch_of_eight_on_two_processes(
         "--nproc_per_node",
         "2",
         "--master_port",
-        "29533",
+        free_port(),
     ]
     manifests = {}
     for name, launcher in {"one": [sys.executable], "two": torchrun}.items():
@@ -146,3 +157,18 @@ def test_full_fine_tuning_keeps_a_global_batch_of_eight_on_two_processes(
     assert manifests["one"]["batch"] == {"per_process": 4, "processes": 1, "accumulation": 2, "global": 8}
     assert manifests["two"]["batch"] == {"per_process": 4, "processes": 2, "accumulation": 1, "global": 8}
     assert manifests["one"]["global_step"] == manifests["two"]["global_step"] == math.ceil(32 / 8)
+    # The saved model is the trained one: its weights equal the last checkpoint's (step 4), tensor by tensor,
+    # and it loads back as a model of the same layers.
+    from safetensors.torch import load_file
+
+    from infra.modeling import decoder_layers, load_model
+
+    for name in ("one", "two"):
+        saved = load_file(tmp_path / name / "model" / "model.safetensors")
+        checkpoint = load_file(tmp_path / name / "checkpoint-4" / "model.safetensors")
+        assert saved.keys() == checkpoint.keys()
+        assert all(torch.equal(saved[key], checkpoint[key]) for key in saved), name
+        assert (
+            len(decoder_layers(load_model(str(tmp_path / name / "model"), dtype="float32", device="cpu")))
+            == 8
+        )

@@ -31,16 +31,17 @@ def isolated():
 
 
 def sandbox_processes() -> list[str]:
-    """Command lines of processes still running from a sandbox (none may outlive a run)."""
+    """Command lines of processes still running from this test's sandboxes (none may outlive a run): this
+    process's descendants that are a sandbox, and anywhere the marker only this test's programs start (an
+    escaped process is reparented, no longer a descendant). Another test worker's sandboxes are not ours."""
+    import psutil
+
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "/sandbox/child.py" in cmdline or "sleep 31415" in cmdline or "bwrap" in cmdline:
+    descendants = {p.pid for p in psutil.Process().children(recursive=True)}
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        ours = process.info["pid"] in descendants and ("/sandbox/child.py" in cmdline or "bwrap" in cmdline)
+        if ours or "sleep 31415" in cmdline:
             found.append(cmdline)
     return found
 

@@ -30,16 +30,18 @@ def cluster(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("the one-node SLURM test cluster needs root (it starts munged, slurmctld, slurmd)")
     directory = tmp_path_factory.mktemp("slurm")
-    start = subprocess.run(
-        ["bash", "scripts/slurm/test_cluster.sh", "start", str(directory)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert start.returncode == 0, start.stderr
-    yield {"SLURM_CONF": str(directory / "slurm.conf")}
-    subprocess.run(["bash", "scripts/slurm/test_cluster.sh", "stop", str(directory)], cwd=REPO_ROOT)
+    try:  # the daemons stop however the start or the tests end
+        start = subprocess.run(
+            ["bash", "scripts/slurm/test_cluster.sh", "start", str(directory)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert start.returncode == 0, start.stderr
+        yield {"SLURM_CONF": str(directory / "slurm.conf")}
+    finally:
+        subprocess.run(["bash", "scripts/slurm/test_cluster.sh", "stop", str(directory)], cwd=REPO_ROOT)
 
 
 @pytest.fixture(scope="module")

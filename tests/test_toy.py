@@ -3,6 +3,7 @@ toy classification and probe files are in the formats lm-eval and the probe read
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -54,10 +55,16 @@ def test_training_blocks_never_split_an_example(toy_tokenizer):
 
 
 def test_toy_data_is_a_function_of_the_seed(tmp_path):
-    assert task_records("toy_arithmetic", 5, 3) == task_records("toy_arithmetic", 5, 3)
+    # Pinned, so a seed that changed between processes or versions would show.
+    assert [r["question"] for r in task_records("toy_arithmetic", 5, 3)] == [
+        "What is (3 - 1) + 3?", "What is (6 + 1) - 4?", "What is (9 - 8) + 0?", "What is (7 - 3) + 4?",
+        "What is (8 - 5) + 1?",
+    ]  # fmt: skip
+    assert task_records("toy_arithmetic", 5, 3)[0]["answer"] == "#### 5"
     assert task_records("toy_arithmetic", 5, 3) != task_records("toy_arithmetic", 5, 4)
     written = write_task_data(tmp_path, render=lambda item: f"<prompt>{item['document']}")
-    assert choice_records(50, 1) == choice_records(50, 1)
+    digest = hashlib.sha256(json.dumps(choice_records(50, 1), sort_keys=True).encode()).hexdigest()
+    assert digest[:16] == "59be4f6ece8a5c2a"
     for record in choice_records(50, 1):
         sentences = [s.rstrip(".") + "." for s in record["document"].split(". ")]
         assert len(set(record["choices"])) == 4 and record["choices"][record["label"]] == sentences[0]

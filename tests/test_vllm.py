@@ -102,6 +102,17 @@ def test_vllm_backend_records_match_hf(tmp_path, tiny_models):
     sampled = {"temperature": 0.9, "top_k": 50, "max_new_tokens": 16, "n": 3}
     long_length = len(tokenizer(long_prompt, add_special_tokens=False)["input_ids"])
     capped = {"temperature": 0.0, "max_new_tokens": 200, "max_context": long_length + 7}
+    hf = HFBackend(load_model(str(model), dtype="float32", device="cpu"), tokenizer, stop_tokens=stop)
+    greedy_h = hf.generate([*prompts, long_prompt], SamplingConfig(**greedy))
+    # A stop string the greedy answer does contain, so that the stop must act: two characters from its middle.
+    first = greedy_h[0][0].text.replace("\ufffd", "")
+    middle = len(first) // 2
+    stop_string = next(
+        first[i : i + 2]
+        for i in range(middle, len(first) - 1)
+        if first[i : i + 2].isascii() and first[i : i + 2].isprintable()
+    )
+    assert len(stop_string) == 2 and stop_string in first
     result = run_job(
         {
             "kind": "backend",
@@ -113,15 +124,13 @@ def test_vllm_backend_records_match_hf(tmp_path, tiny_models):
                 {"sampling": greedy},
                 {"sampling": sampled, "seeds": [11, 12, 13, 14, 15]},
                 {"sampling": sampled, "seeds": [11, 12, 13, 14, 15]},
-                {"sampling": {**greedy, "stop_strings": ["w"]}},
+                {"sampling": {**greedy, "stop_strings": [stop_string]}},
                 {"sampling": capped},
             ],
         },
         tmp_path,
     )
     greedy_v, sampled_a, sampled_b, stopped, capped_v = result["answers"]
-    hf = HFBackend(load_model(str(model), dtype="float32", device="cpu"), tokenizer, stop_tokens=stop)
-    greedy_h = hf.generate([*prompts, long_prompt], SamplingConfig(**greedy))
 
     # The same tokens: equal counts and text (a random tiny model emits byte tokens that are not whole UTF-8
     # characters; vLLM's detokenizer holds an unfinished one back, transformers shows U+FFFD).
@@ -134,7 +143,10 @@ def test_vllm_backend_records_match_hf(tmp_path, tiny_models):
     strip = lambda runs: [[{k: v for k, v in c.items() if k != "latency_s"} for c in p] for p in runs]  # noqa: E731
     assert strip(sampled_a) == strip(sampled_b)  # seeded: the same seeds give the same samples
     assert len({c["response"] for p in sampled_a for c in p}) > 5  # and the samples differ from each other
-    assert all("w" not in c[0]["response"] for c in stopped)
+    # The stop string ends the first answer where it first occurs (dropped), with finish reason "stop".
+    cut = first[: first.index(stop_string)]
+    assert text(stopped[0][0]["response"]) == cut and stopped[0][0]["finish_reason"] == "stop"
+    assert all(stop_string not in c[0]["response"] for c in stopped)
     # prompt + generation never exceed the context: the long prompt gets the 7 tokens left, and the hf
     # backend caps it the same way; the short prompts are not capped below max_new_tokens by it.
     assert 0 < capped_v[-1][0]["num_tokens"] <= 7

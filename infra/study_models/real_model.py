@@ -74,7 +74,11 @@ def build_real_model(gguf: Path, output_dir: Path) -> Path:
         print(f"[real_model] {output_dir} is up to date")
         return output_dir
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    with output_lock(output_dir.with_name(output_dir.name + ".lock"), output_dir):
+    # Two processes may ask for the cached model at once (test workers): the second waits for the first.
+    with output_lock(output_dir.with_name(output_dir.name + ".lock"), output_dir, wait=True):
+        if marker.is_file() and read_json(marker).get("source") == key:  # built while this one waited
+            print(f"[real_model] {output_dir} is up to date")
+            return output_dir
         partial = output_dir.with_name(output_dir.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
