@@ -313,6 +313,11 @@ def test_generative_cli_generates_resumes_and_rescores(tiny_models, real_data, t
         {"prompt", "response", "finish_reason", "num_tokens", "latency_s", "score", "outcome"} <= set(r)
         for r in records
     )
+    # The manifest records how the programs were isolated: bubblewrap where it is installed, else the guard.
+    from eval.sandbox import isolation
+
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["code_sandbox"] == isolation() and isolation() in ("bwrap", "guard")
     # A run killed after two generations resumes and ends with the same records.
     generations = (tmp_path / "run" / "gsm8k.generations.jsonl").read_text().splitlines(keepends=True)
     (tmp_path / "resume").mkdir()

@@ -8,6 +8,7 @@ import pytest
 from infra.config import ConfigError
 from infra.model_spec import load_model_spec
 from infra.modeling import load_tokenizer
+from infra.paths import REPO_ROOT
 from infra.prompts import render_prompt
 from tests.helpers.chat_templates import real_chat_template
 
@@ -188,3 +189,34 @@ def test_check_model_names_a_wrong_stop_token(tiny_models, model_config_file, ca
     err = capsys.readouterr().err
     assert "stop_tokens: stop token '<|eot_id|>' is not in the tokenizer's vocabulary" in err
     assert "training text:" in err  # the template closes the turn with <|im_end|>, not a configured stop
+
+
+def test_check_model_names_a_prompt_with_two_bos(tiny_models, tmp_path, capsys):
+    """A template that writes BOS and a tokenizer that adds another: the prompt starts with two, and the check
+    says which task."""
+    import shutil
+
+    from infra.check_model import main as check_main
+
+    model = tmp_path / "two-bos"
+    shutil.copytree(tiny_models["llama"], model)
+    template = model / "chat_template.jinja"
+    template.write_text("{{ bos_token }}" + template.read_text())
+    assert check_main(["--model_config", MODEL_CONFIGS["llama"], "--model", str(model)]) == 2
+    assert "the prompt starts with two BOS tokens" in capsys.readouterr().err
+
+
+def test_the_readmes_check_model_command_passes_on_smollm2():
+    """README, "Adding a model": python -m infra.check_model --model_config smollm2-135m-instruct."""
+    import subprocess
+    import sys
+
+    from infra.study_models.real_model import ensure_real_model
+
+    ensure_real_model()
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.check_model", "--model_config", "smollm2-135m-instruct"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "all checks passed" in result.stdout and "<|im_start|>assistant" in result.stdout

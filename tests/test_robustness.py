@@ -143,12 +143,41 @@ CLI_CASES = {
         "{tmp}/x",
     ],
 }
+CLI_CASES.update(
+    {
+        "train.merge_adapter": ["--adapter", "{tmp}/no-adapter", "--output_dir", "{tmp}/m"],
+        "analysis.bi_profile": ["--model", "/nonexistent/model", "--output_dir", "{tmp}/b"],
+        "analysis.code_errors": ["--items", "{tmp}/p.jsonl", "--output", "{tmp}/c.json"],
+        "layer_pruner.sweep": ["--model", "/nonexistent/model", "--output_dir", "{tmp}/s"],
+        "layer_pruner.search": [
+            "--model",
+            "/nonexistent/model",
+            "--model_config",
+            "llama-3.1-8b-instruct",
+            "--steps",
+            "2",
+            "--output_dir",
+            "{tmp}/search",
+        ],  # fmt: skip
+        "eval.retention": ["--baseline", "{tmp}/no-base", "--runs", "{tmp}/no-run", "--output", "{tmp}/t.md"],
+        "orchestration.gpu_hours": ["--model_config", "no-such-model"],
+        "infra.study_models.real_model": ["--gguf", "{tmp}/no-wheel/model.gguf", "--output_dir", "{tmp}/r"],
+    }
+)
 CLI_EXPECTED = {
     "eval.generative": "/nonexistent/model",
     "eval.classification": "/nonexistent/model",
     "self_generate.generate": "/nonexistent/model",
     "self_generate.prepare": "latin1.jsonl:2: not UTF-8",
     "layer_pruner.prune": "/nonexistent/model",
+    "train.merge_adapter": "no-adapter",
+    "analysis.bi_profile": "openai/gsm8k",  # its calibration texts are read first
+    "analysis.code_errors": "p.jsonl:1: no code outcome",
+    "layer_pruner.sweep": "/nonexistent/model",
+    "layer_pruner.search": "/nonexistent/model",
+    "eval.retention": "no-base",
+    "orchestration.gpu_hours": "no-such-model",
+    "infra.study_models.real_model": "model.gguf: no such file",
 }
 
 
@@ -165,6 +194,31 @@ def test_expected_failures_are_one_line(module, tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error:") and CLI_EXPECTED[module] in lines[0], lines
     assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback_behind_the_one_line(tmp_path):
+    """LPR_DEBUG=1 (or --debug) prints the whole traceback above the same one line."""
+    args = [
+        "--model",
+        "/nonexistent/model",
+        "--method",
+        "reverse",
+        "--n",
+        "2",
+        "--output_dir",
+        str(tmp_path / "x"),
+    ]
+    for extra, env in (([], {"LPR_DEBUG": "1"}), (["--debug"], {})):
+        result = subprocess.run(
+            [sys.executable, "-m", "layer_pruner.prune", *args, *extra], cwd=REPO_ROOT, capture_output=True,
+            text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", **env},
+        )  # fmt: skip
+        assert result.returncode == 2
+        assert "Traceback (most recent call last)" in result.stderr
+        assert (
+            result.stderr.strip().splitlines()[-1].startswith("error:")
+            and "/nonexistent/model" in result.stderr
+        )
 
 
 def test_unwritable_output_is_one_line(tiny_models, model_config_file, real_data, tmp_path, capsys):
