@@ -250,13 +250,34 @@ class ProbeArgs:
     hub_config: str | None = field(default="arithmetic_1dc", metadata={"help": "when --data is a hub id"})
     n_items: int = 200
     seed: int = 42
-    ablate_layers: str = field(default="all", metadata={"help": "all, none, or a comma list"})
+    skip_items: int = field(
+        default=0,
+        metadata={"help": "leave out the sample's first N items (fresh to a probe of N items: the sample of N is "
+                  "the first N of a larger one)"},
+    )  # fmt: skip
+    ablate_layers: str = field(
+        default="all",
+        metadata={"help": "all, none, a comma list, or critical:<probe json> (the layer whose ablation dropped "
+                  "that probe's accuracy most)"},
+    )  # fmt: skip
     batch_size: int = 16
     dtype: str = "float32"
     device: str = "auto"
 
 
+def critical_layer(report: dict[str, Any]) -> int:
+    """The layer whose ablation drops a probe's accuracy most (ties: the earlier layer)."""
+    base = report["baseline"]["accuracy"]
+    if not report.get("layers"):
+        raise ConfigError("critical layer: the probe ablated no layer")
+    return max(report["layers"], key=lambda e: (base - e["accuracy"], -e["layer"]))["layer"]
+
+
 def parse_layers(value: str, n_layers: int) -> list[int]:
+    if value.startswith("critical:"):
+        from infra.files import read_json
+
+        return [critical_layer(read_json(value.split(":", 1)[1]))]
     if value == "all":
         return list(range(n_layers))
     if value in ("none", ""):
@@ -282,7 +303,9 @@ def _probe(args: ProbeArgs, output_dir: Path) -> int:
     from infra.modeling import decoder_layers, load_model, load_tokenizer
 
     records = load_records(args.data, hub_config=args.hub_config, split="validation")
-    items = probe_items(sample_records(records, args.n_items, args.seed))
+    if not 0 <= args.skip_items < args.n_items:
+        raise ConfigError(f"key 'skip_items': expected 0 <= skip_items < n_items ({args.n_items}), got {args.skip_items}")
+    items = probe_items(sample_records(records, args.n_items, args.seed)[args.skip_items :])
     model = load_model(
         args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, merge_adapter=True
     )
@@ -292,7 +315,7 @@ def _probe(args: ProbeArgs, output_dir: Path) -> int:
     manifest.add_input("model", args.model)
     manifest.add_input("data", args.data)
     report = run_probe(model, tokenizer, items, layers, args.batch_size)
-    report.update({"model": args.model, "adapter": args.adapter})
+    report.update({"model": args.model, "adapter": args.adapter, "skip_items": args.skip_items})
     atomic_write_json(output_dir / PROBE_RESULT, report)
     manifest.write(output_dir)
     base = report["baseline"]

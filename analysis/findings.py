@@ -12,10 +12,11 @@
 5. Pruned models' answers degenerate (``table_1``, the pruned models; Figure 2's measure): rep-4 of each
    answer (percent, answers of at least 4 words) minus the unpruned model's answer to the same item,
    averaged over the generative tasks and models.
-6. Removing one layer alone drops the arithmetic probe (Figure 3's critical layer): the layer is chosen on
-   the probe's even-numbered items (the largest accuracy drop of ``probe/base``'s ablations) and its drop
-   measured on the odd-numbered ones, paired by item, so choosing the largest of many drops does not
-   inflate it.
+6. Removing one layer alone drops the arithmetic probe (Figure 3's critical layer): the layer whose ablation
+   drops ``probe/base`` most is measured against the unpruned model on fresh items (``probe/critical``,
+   the study's ``critical_probe_items``), paired by item, so choosing the largest of many drops does not
+   inflate it; without that probe, chosen on ``probe/base``'s even-numbered items and measured on its
+   odd-numbered ones.
 
 A finding holds when its interval excludes zero on the side the paper claims; one whose runs are missing is
 reported with ``holds: null``. Nothing is tuned: what the results say is printed, whichever way it goes.
@@ -136,7 +137,8 @@ def findings(results: str | Path, experiments: Experiments, seed: int = 0) -> li
 
     # 4. probe accuracy of the unpruned model minus each pruned model's
     parts = []
-    base_probe = layout.probe("base")
+    # The unpruned model's probe: Figure 7's own when it has more items than Figure 3's (probe/unablated).
+    base_probe = layout.probe("unablated") if layout.probe("unablated").is_file() else layout.probe("base")
     if base_probe.is_file():
         base_hits = read_json(base_probe)["baseline"].get("hits")
         for name in experiments.grid("figure_7").run_names(experiments.recipe):
@@ -186,6 +188,19 @@ def _degeneration(layout: ResultsLayout, experiments: Experiments, rng) -> dict[
 
 
 def _critical_layer(layout: ResultsLayout, rng) -> dict[str, Any]:
+    measured = layout.probe("critical")
+    if measured.is_file():  # chosen on probe/base's items, measured on fresh ones (critical_probe_items)
+        report = read_json(measured)
+        (entry,) = report["layers"]
+        base = {str(i): float(h) for i, h in enumerate(report["baseline"]["hits"])}
+        ablated = {str(i): float(h) for i, h in enumerate(entry["hits"])}
+        evidence = (
+            f"probe/critical: accuracy without - with layer {entry['layer']} (chosen on probe/base's "
+            f"{read_json(layout.probe('base'))['n_items']} items), on {len(base)} fresh items"
+        )
+        result = _result(5, [_difference(base, ablated, rng)], evidence)
+        result["layer"] = entry["layer"]
+        return result
     path = layout.probe("base")
     report = read_json(path) if path.is_file() else {}
     base_hits = report.get("baseline", {}).get("hits")

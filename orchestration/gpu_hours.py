@@ -50,6 +50,7 @@ class EstimateArgs:
     throughput: str = str(DEFAULT_THROUGHPUT)
     study: str | None = field(default=None, metadata={"help": "a profile of configs/studies [STUDY, paper]"})
     stages: bool = field(default=False, metadata={"help": "also list every stage with its hours"})
+    disk: bool = field(default=False, metadata={"help": "also the disk the grid's checkpoints take"})
     compare: bool = field(
         default=False, metadata={"help": "beside the grid as planned before the cost changes"}
     )
@@ -275,6 +276,40 @@ def artifact_views(model_config: str, study: Any) -> dict[str, list[Any]]:
     return {"paper": whole.graph.stages, **views}, whole
 
 
+BYTES_PER_PARAMETER = 2  # bf16 checkpoints
+
+
+def disk_gb(plan: Any) -> dict[str, float]:
+    """GB the whole grid's checkpoints take: the pruned models, the fully fine-tuned models and the adapters
+    (LoRA r 64 on every linear projection, float32), plus the unpruned model in the Hugging Face cache; the
+    results (JSONL) are small beside them. Training checkpoints are removed after the final save."""
+    from layer_pruner.plan import layers_to_remove
+
+    parameters = plan.spec.parameters or 0
+    layers = plan.num_layers
+
+    def kept(stage: Any) -> float:
+        ratio, n = stage.get("--ratio"), stage.get("--n")
+        removed = layers_to_remove(
+            layers, n=int(n) if n is not None else None, ratio=float(ratio) if ratio else None
+        )
+        return (layers - removed) / layers
+
+    pruned = [s for s in plan.graph.stages if s.module == "layer_pruner.prune"]
+    trained = [s for s in plan.graph.stages if s.module == "train.sft"]
+    full = [s for s in trained if s.get("--recipe") == "full"]
+    sizes = {
+        "unpruned model (hub cache)": parameters * BYTES_PER_PARAMETER / 1e9,
+        f"{len(pruned)} pruned checkpoints": sum(parameters * kept(s) * BYTES_PER_PARAMETER for s in pruned)
+        / 1e9,
+        f"{len(full)} fully fine-tuned models": len(full) * parameters * 0.75 * BYTES_PER_PARAMETER / 1e9,
+        # r 64 on every linear projection: about 1.7% of an 8B model's weights, saved in float32
+        f"{len(trained) - len(full)} adapters": (len(trained) - len(full)) * 0.017 * parameters * 4 / 1e9,
+    }
+    sizes["total"] = sum(sizes.values())
+    return sizes
+
+
 def report(
     model_config: str, study: Any, throughput: dict[str, Any], stages: bool = False
 ) -> tuple[str, float]:
@@ -345,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
         if a.compare:
             print()
             print(compare(a.model_config, study, throughput))
+        if a.disk:
+            from orchestration.plan import plan_stages
+
+            sizes = disk_gb(plan_stages("paper", a.model_config, study))
+            print()
+            print("| on disk | GB |\n| --- | --- |")
+            print("\n".join(f"| {name} | {size:.0f} |" for name, size in sizes.items()))
 
     return run_cli(run, args)
 

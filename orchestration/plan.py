@@ -26,7 +26,7 @@ from typing import Any
 
 from infra.config import ConfigError, load_yaml
 from infra.experiments import Experiments, Run, load_experiments
-from infra.layout import ResultsLayout
+from infra.layout import PROBE_RESULT, ResultsLayout
 from infra.model_spec import load_model_spec
 from infra.paths import REPO_ROOT
 from infra.task_registry import registry
@@ -349,7 +349,7 @@ class Plan:
             context = s.sgr_context or stage_default("self_generate.generate", "GenerateArgs", "max_context")
             args = [
                 ("--model", self.model), ("--model_config", self.model_config), ("--prompts", prompts),
-                ("--output", target), ("--n", samples), ("--max_new_tokens", self.max_new_tokens),
+                ("--output", target), ("--n", samples), ("--max_new_tokens", s.sgr_max_new_tokens or self.max_new_tokens),
                 ("--max_context", context), ("--backend", s.backend), *self.seed_args(), *self.gen_batch_args(),
             ]  # fmt: skip
             cost = {"kind": "self_generate", "dataset": dataset, "samples": samples, "limit": s.sft_limit}
@@ -452,6 +452,10 @@ class Plan:
             if after is not None:
                 after(run, model, adapter)
 
+    def probe_items(self) -> int:
+        """The unpruned model's probe's items (Figure 3's; the study's, else the stage's 200)."""
+        return self.study.probe_items or stage_default("analysis.arithmetic_probe", "ProbeArgs", "n_items")
+
     def probe(
         self,
         run: str,
@@ -459,29 +463,42 @@ class Plan:
         adapter: str | None = None,
         layers: str | None = None,
         items: int | None = None,
+        skip: int = 0,
+        inputs: tuple[str, ...] = (),
     ) -> None:
         s = self.study
         target = self.layout.probe_dir(run)
         if not self.pending(target, self.layout.done(target)):
             return
-        items = s.probe_items or items or stage_default("analysis.arithmetic_probe", "ProbeArgs", "n_items")
+        items = items or self.probe_items()
         args = [
             ("--model", model), *([("--adapter", adapter)] if adapter else []), ("--output_dir", target),
-            ("--n_items", items), *([("--data", s.probe_data)] if s.probe_data else []),
+            ("--n_items", items), *([("--skip_items", skip)] if skip else []),
+            *([("--data", s.probe_data)] if s.probe_data else []),
             *([("--seed", s.probe_seed)] if s.probe_seed is not None else []),
             ("--ablate_layers", layers or "none"), ("--dtype", self.dtype),
         ]  # fmt: skip
-        ablated = self.num_layers if layers == "all" else 0
-        cost = {"kind": "probe", "items": items, "ablations": ablated}
-        self.add(
-            Stage(
-                "analysis.arithmetic_probe",
-                args,
-                [target],
-                [model, *([adapter] if adapter else [])],
-                cost=cost,
+        ablated = self.num_layers if layers == "all" else 1 if layers and layers != "none" else 0
+        cost = {"kind": "probe", "items": items - skip, "ablations": ablated}
+        sources = [model, *([adapter] if adapter else []), *inputs]
+        self.add(Stage("analysis.arithmetic_probe", args, [target], sources, cost=cost))
+
+    def critical_probe(self) -> None:
+        """Finding 6: the layer whose ablation drops the unpruned model's probe most, chosen on that probe's
+        items, measured against the unpruned model on fresh items (the sample's next ones)."""
+        fresh = self.study.critical_probe_items
+        if fresh:
+            chosen = self.layout.probe_dir("base")
+            layers = f"critical:{chosen}/{PROBE_RESULT}"
+            self.probe(
+                "critical",
+                self.model,
+                None,
+                layers,
+                self.probe_items() + fresh,
+                self.probe_items(),
+                (chosen,),
             )
-        )
 
     def sweep(self) -> None:
         """The single-layer sweep of the study's layers [1..L-1] (on SLURM an array, a task a layer)."""
@@ -584,7 +601,9 @@ def figure7_stages(p: Plan) -> None:
     """Figure 7: the probe of the unpruned model with each layer ablated (ABLATE [all]), then of each run."""
     runs = p.runs("figure_7")
     p.probe("base", p.model, None, p.study.ablate)
-    items = p.experiments.probe_items.get("figure_7")
+    items = p.experiments.probe_items.get("figure_7") or p.study.probe_items
+    if items and items > p.probe_items():  # more items than Figure 3's probe has: the unpruned model alone
+        p.probe("unablated", p.model, None, "none", items=items)
     p.run_grid(runs, after=lambda run, model, adapter: p.probe(run.name, model, adapter, items=items))
 
 
@@ -603,6 +622,7 @@ def sweep_stages(p: Plan) -> None:
     """Figures 1-4: each layer removed alone, the probe over every layer, the BI profile."""
     p.sweep()
     p.probe("base", p.model, None, "all")
+    p.critical_probe()
     p.bi_profile()
 
 

@@ -112,6 +112,9 @@ class Study:
     sft_limit: int | None = _env("SFT_LIMIT", "examples sampled per dataset [the grid's limit]")
     sft_max_length: int | None = _env("SFT_MAX_LENGTH", "longest example kept, tokens [the grid's 8000]")
     sgr_context: int | None = _env("SGR_CONTEXT", "prompt + response of self-generation [8192]")
+    sgr_max_new_tokens: int | None = _env(
+        "SGR_MAX_NEW_TOKENS", "new tokens of a self-generated answer [the evaluation's MAX_NEW_TOKENS]"
+    )
     train: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "train.sft settings for every fine-tune (the CPU studies')"}
     )
@@ -137,6 +140,11 @@ class Study:
     probe_data: str | None = _env("PROBE_DATA", "probe items [EleutherAI/arithmetic arithmetic_1dc]")
     probe_seed: int | None = _env("PROBE_SEED", "the probe's item sample [42]")
     ablate: str = _env("ABLATE", "layers ablated in the unpruned model's probe (Figure 7)", "all")
+    critical_probe_items: int | None = _env(
+        "CRITICAL_PROBE_ITEMS",
+        "fresh probe items on which the layer whose ablation drops the probe most (chosen on the probe's own "
+        "items) is measured against the unpruned model (finding 6) [none: no such stage]",
+    )
     # The upper bound and Figure 12
     samples: int | None = _env("SAMPLES", "answers per GSM8K training question (upper bound) [the grid's 8]")
     upper_bound_tasks: list[str] | None = _env("UPPER_BOUND_TASKS", "the upper bound's tasks [the grid's]")
