@@ -58,17 +58,71 @@ def test_flags_cited_for_prune_exist():
             assert flag in fields, flag
 
 
-def test_gpu_hours_table_is_what_the_command_prints():
-    """The README's runs and A100-hour table is the estimator's output for Llama, not typed by hand."""
+def test_gpu_hours_tables_are_what_the_command_prints():
+    """The README's A100-hour tables are the estimator's output for Llama (per script, the whole grid, and the
+    grid before the cost changes), and its per-model totals the whole grids' — not typed by hand."""
     import subprocess
     import sys
 
-    table = subprocess.run(
-        [sys.executable, "-m", "orchestration.gpu_hours", "--model_config", "llama-3.1-8b-instruct"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert table.startswith("| script | runs |")
-    assert table in README
+    def run(model: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "orchestration.gpu_hours", "--model_config", model, "--compare"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+
+    header, rest = run("llama-3.1-8b-instruct").split("\n", 1)
+    table, compare = rest.strip().split("\n\n")
+    assert table.startswith("| script | stages |") and table in README
+    assert compare.startswith("| grid |") and compare in README
+    totals = {
+        model: int(re.match(r"\S+: (\d+) A100-hours", run(model)).group(1))
+        for model in ("qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3", "gemma-2-2b-it")
+    }
+    total = int(re.match(r"\S+: (\d+) A100-hours", header).group(1))
+    assert (
+        f"Llama-3.1-8B {total}, Qwen2.5-7B {totals['qwen2.5-7b-instruct']} (with Figures 12 and 14 and the upper "
+        f"bound), Mistral-7B\n{totals['mistral-7b-instruct-v0.3']}, Gemma-2-2B {totals['gemma-2-2b-it']} A100-hours"
+    ) in README
+
+
+# What the tests run of the README's A100 section; every other command there is marked as needing the node.
+A100_TESTED = (
+    "python -m orchestration.prefetch --model_config llama-3.1-8b-instruct --list",  # tests/test_gpu_path.py
+    "PLAN=1 bash scripts/table2_recovery.sh llama-3.1-8b-instruct",  # tests/test_plan.py
+    "python -m orchestration.gpu_hours --model_config llama-3.1-8b-instruct --disk",  # below
+    "export ",  # settings, run by nothing
+    "# ",
+)
+
+
+def test_every_command_of_the_a100_section_is_tested_or_marked_as_needing_the_node():
+    section = README.split("## On an A100 node", 1)[1].split("\n## ", 1)[0]
+    assert "huggingface-cli" not in README
+    lines = [
+        line.strip()
+        for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+        for line in block.splitlines()
+    ]
+    commands = [line for line in lines if line and not line.startswith("https://")]
+    assert len(commands) >= 8
+    for line in commands:
+        marked = "# (GPU" in line or "# (login node" in line
+        assert marked or line.startswith(A100_TESTED) or line.endswith("\\"), line
+
+
+def test_the_disk_the_readme_gives_is_what_the_command_prints():
+    import subprocess
+    import sys
+
+    for model, total in (
+        ("llama-3.1-8b-instruct", 192),
+        ("qwen2.5-7b-instruct", 221),
+        ("mistral-7b-instruct-v0.3", 52),
+        ("gemma-2-2b-it", 14),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "orchestration.gpu_hours", "--model_config", model, "--disk"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert f"| total | {total} |" in out, (model, out[-300:])
+    assert "Llama-3.1-8B 192 GB" in README and "Qwen2.5-7B 221 GB" in README and "Gemma-2-2B 14 GB" in README
