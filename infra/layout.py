@@ -40,6 +40,7 @@ PROBE_RESULT = "arithmetic_probe.json"
 BI_PROFILE_RESULT = "bi_profile.json"
 BASELINE = "baseline"  # a sweep's or a search's unpruned scores: baseline.json
 SWEEP_SUMMARY = "sweep.json"
+SWEEP_SETTINGS = "settings.json"  # what a sweep's layer files were scored with (infra.resume)
 SEARCH_SETTINGS = "search.json"
 SEARCH_ORDER = "order.json"
 

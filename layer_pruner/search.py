@@ -30,8 +30,9 @@ from infra.task_registry import registry
 
 
 @dataclass(kw_only=True)
-class SearchOptions:
-    """What a search is scored with (shared by ``layer_pruner.search`` and ``layer_pruner.prune``)."""
+class CandidateScoring:
+    """How pruning candidates are scored (the search's and the sweep's): the model, the tasks' items, the
+    sampling, the backend candidates are made in."""
 
     model: str = field(metadata={"help": "hub id or local checkpoint"})
     model_config: str | None = field(default=None, metadata={"help": "configs/models name (prompts, stops)"})
@@ -59,26 +60,13 @@ class SearchOptions:
         default="auto",
         metadata={"help": "the model's dtype (auto: the checkpoint's; the scripts pass the model config's)"},
     )
-    search_dir: str | None = field(
-        default=None, metadata={"help": "the search's state (default: beside the output)"}
-    )
-    candidate_block: int | None = field(
-        default=None,
-        metadata={"help": "score only this block of candidates of the first unfinished step (an array task)"},
-    )
-    block_size: int = field(default=1, metadata={"help": "candidates per block (--candidate_block)"})
-    baseline_only: bool = field(default=False, metadata={"help": "score only the unpruned model"})
 
-    def check_search(self) -> None:
+    def check_backend(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"key 'backend': expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.block_size < 1:
-            raise ConfigError(f"key 'block_size': expected >= 1, got {self.block_size}")
-        if self.candidate_block is not None and self.candidate_block < 0:
-            raise ConfigError(f"key 'candidate_block': expected >= 0, got {self.candidate_block}")
 
-    def search_settings(self) -> dict[str, Any]:
-        """Every setting that changes a candidate's score (the search's resume check compares them all)."""
+    def scoring_settings(self) -> dict[str, Any]:
+        """Every setting that changes a candidate's score (a resumed search or sweep compares them all)."""
         return {
             "model": self.model,
             "model_config": self.model_config,
@@ -95,6 +83,44 @@ class SearchOptions:
             "gen_batch_size": self.gen_batch_size,
         }
 
+    def candidates(self, spec: Any) -> tuple[Any, Any, Any]:
+        """The scorer, what candidates are made from (a model, or a vLLM engine) and the tokenizer."""
+        from eval.scoring import build_scorer
+        from infra.modeling import load_tokenizer
+        from layer_pruner.iterative import candidate_model
+
+        scorer = build_scorer(
+            spec, self.tasks, n_items=self.n_items, data=self.data, seed=self.seed,
+            max_new_tokens=self.max_new_tokens, batch_size=self.gen_batch_size, temperature=self.temperature,
+            top_p=self.top_p, top_k=self.top_k, model=self.model,
+        )  # fmt: skip
+        model = candidate_model(
+            self.model, self.backend, spec, self.dtype, self.device, self.tensor_parallel_size
+        )
+        return scorer, model, load_tokenizer(self.model)
+
+
+@dataclass(kw_only=True)
+class SearchOptions(CandidateScoring):
+    """What a search is scored with (shared by ``layer_pruner.search`` and ``layer_pruner.prune``)."""
+
+    search_dir: str | None = field(
+        default=None, metadata={"help": "the search's state (default: beside the output)"}
+    )
+    candidate_block: int | None = field(
+        default=None,
+        metadata={"help": "score only this block of candidates of the first unfinished step (an array task)"},
+    )
+    block_size: int = field(default=1, metadata={"help": "candidates per block (--candidate_block)"})
+    baseline_only: bool = field(default=False, metadata={"help": "score only the unpruned model"})
+
+    def check_search(self) -> None:
+        self.check_backend()
+        if self.block_size < 1:
+            raise ConfigError(f"key 'block_size': expected >= 1, got {self.block_size}")
+        if self.candidate_block is not None and self.candidate_block < 0:
+            raise ConfigError(f"key 'candidate_block': expected >= 0, got {self.candidate_block}")
+
 
 def _resolved_backend(backend: str) -> str:
     from infra.generation import resolve_backend
@@ -105,32 +131,13 @@ def _resolved_backend(backend: str) -> str:
 def run_search(options: SearchOptions, n: int, search_dir: Path) -> dict[str, Any] | None:
     """Run (or resume) the search to ``n`` steps in ``search_dir``; its order and history, or None when this
     run only scored part of it (the baseline, or one block of candidates)."""
-    from eval.scoring import build_scorer
     from infra.model_spec import load_model_spec
-    from infra.modeling import load_tokenizer
-    from layer_pruner.iterative import GreedySearch, candidate_model
+    from layer_pruner.iterative import GreedySearch
 
     if options.model_config is None:
         raise ConfigError("key 'model_config': the iterative search needs --model_config for its prompts")
-    spec = load_model_spec(options.model_config)
-    scorer = build_scorer(
-        spec,
-        options.tasks,
-        n_items=options.n_items,
-        data=options.data,
-        seed=options.seed,
-        max_new_tokens=options.max_new_tokens,
-        batch_size=options.gen_batch_size,
-        temperature=options.temperature,
-        top_p=options.top_p,
-        top_k=options.top_k,
-        model=options.model,
-    )
-    tokenizer = load_tokenizer(options.model)
-    model = candidate_model(
-        options.model, options.backend, spec, options.dtype, options.device, options.tensor_parallel_size
-    )
-    search = GreedySearch(model, tokenizer, scorer, n, search_dir, settings=options.search_settings())
+    scorer, model, tokenizer = options.candidates(load_model_spec(options.model_config))
+    search = GreedySearch(model, tokenizer, scorer, n, search_dir, settings=options.scoring_settings())
     if options.baseline_only:
         search.baseline()
         return None

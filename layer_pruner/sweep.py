@@ -19,41 +19,18 @@ from pathlib import Path
 
 from infra.config import ConfigError, parse_cli, report_error
 from infra.files import atomic_write_json, read_json
-from infra.generation import BACKENDS
-from infra.layout import BASELINE, SWEEP_SUMMARY, layer_name, layer_of
+from infra.layout import BASELINE, SWEEP_SETTINGS, SWEEP_SUMMARY, layer_name, layer_of
 from infra.manifest import Manifest
-from infra.task_registry import registry
+from infra.resume import check_resume
+from layer_pruner.search import CandidateScoring
 
 
-@dataclass
-class SweepArgs:
-    model: str
+@dataclass(kw_only=True)
+class SweepArgs(CandidateScoring):
     output_dir: str
-    model_config: str | None = None
-    tasks: list[str] = field(
-        default_factory=lambda: list(registry().search_tasks),
-        metadata={"help": "default: the search's tasks (configs/tasks/generative.yaml)"},
-    )
-    n_items: int | None = field(
-        default=None, metadata={"help": "items per task (default: the registry's 100)"}
-    )
-    data: list[str] = field(default_factory=list)
     layer: int | None = field(default=None, metadata={"help": "one layer (an array task); all when absent"})
     layers: list[int] = field(default_factory=list, metadata={"help": "these layers; all when empty"})
     include_first: bool = False
-    max_new_tokens: int = 8192
-    temperature: float = 0.9
-    top_p: float = 1.0
-    top_k: int = 50
-    batch_size: int = 8
-    backend: str = field(
-        default="auto",
-        metadata={"help": "auto (vllm on a GPU node), hf or vllm (candidates inside the engine)"},
-    )
-    tensor_parallel_size: int = 1
-    dtype: str = "auto"
-    device: str = "auto"
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.layer is not None and self.layer < 0:
@@ -62,36 +39,20 @@ class SweepArgs:
             raise ConfigError(f"key 'layers': negative layer index in {self.layers}")
         if self.layer is not None and self.layers:
             raise ConfigError("give --layer or --layers, not both")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"key 'backend': expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        self.check_backend()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(SweepArgs, argv, doc=__doc__, gpu_stage=True)
-    from eval.scoring import build_scorer
     from infra.model_spec import resolve_model_spec
-    from infra.modeling import load_tokenizer
-    from layer_pruner.iterative import candidate_model, single_layer_sweep
+    from layer_pruner.iterative import single_layer_sweep
 
     try:
         spec = resolve_model_spec(args.model_config, args.model)
-        scorer = build_scorer(
-            spec,
-            args.tasks,
-            n_items=args.n_items,
-            data=args.data,
-            seed=args.seed,
-            max_new_tokens=args.max_new_tokens,
-            batch_size=args.batch_size,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            top_k=args.top_k,
-            model=args.model,
-        )
-        model = candidate_model(
-            args.model, args.backend, spec, args.dtype, args.device, args.tensor_parallel_size
-        )
-        tokenizer = load_tokenizer(args.model)
+        output_dir = Path(args.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        check_resume(output_dir / SWEEP_SETTINGS, args.scoring_settings(), remedy="use another --output_dir")
+        scorer, model, tokenizer = args.candidates(spec)
         output_dir = Path(args.output_dir)
         layers = [args.layer] if args.layer is not None else (args.layers or None)
         num_layers = spec.num_layers

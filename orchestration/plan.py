@@ -512,7 +512,7 @@ class Plan:
             ("--model", self.model), ("--model_config", self.model_config), ("--output_dir", target),
             ("--dtype", self.dtype), ("--layers", layers), ("--tasks", self.cal_tasks),
             *([("--n_items", items)] if items is not None else []), ("--max_new_tokens", self.max_new_tokens),
-            ("--backend", s.backend), *self.task_data_args(), *self.gen_batch_args(),
+            ("--backend", s.backend), *self.task_data_args(), *self.gen_batch_args("--gen_batch_size"),
         ]  # fmt: skip
         cost = {"kind": "sweep", "tasks": self.cal_tasks, "items": items or registry().items["search"]}
         self.add(Stage("layer_pruner.sweep", args, [target], [self.model], layers=layers, cost=cost))

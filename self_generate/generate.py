@@ -22,17 +22,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra import generation_loop as loop
 from infra.config import ConfigError, parse_cli, run_cli
 from infra.files import RecordError, load_jsonl
 from infra.generation import BACKENDS, BackendConfig, SamplingConfig, resolve_backend
-from infra.generation_loop import (
-    GenerationRequest,
-    generate_resumable,
-    lazy_backend,
-    loop_chunk,
-    run_signature,
-    text_digest,
-)
 from infra.manifest import Manifest
 
 
@@ -132,14 +125,14 @@ def generate(args: GenerateArgs) -> dict:
     stop_tokens = list(dict.fromkeys([*spec.stop_tokens, *spec.self_generation_stop_tokens]))
     if too_long:
         print(f"[generate] skipping {len(too_long)} prompts of {context} tokens or more (the context)")
-    signature = run_signature(
+    signature = loop.run_signature(
         model=args.model,
         adapter=None,
         sampling=sampling,
         seed=args.seed,
         backend=backend_name,
         model_config=spec.name,
-        prompt=text_digest(repr(spec.prompt("sft")), str(getattr(tokenizer, "chat_template", ""))),
+        prompt=loop.text_digest(repr(spec.prompt("sft")), str(getattr(tokenizer, "chat_template", ""))),
     )
     config = BackendConfig(
         backend_name,
@@ -149,15 +142,18 @@ def generate(args: GenerateArgs) -> dict:
         args.tensor_parallel_size,
         max_model_len=context,
     )
-    records, stats = generate_resumable(
-        lazy_backend(args.model, config, stop_tokens=stop_tokens),
-        [GenerationRequest(record["id"], text, {"prompt": record["prompt"]}) for record, text in rendered],
+    records, stats = loop.generate_resumable(
+        loop.lazy_backend(args.model, config, stop_tokens=stop_tokens),
+        [
+            loop.GenerationRequest(record["id"], text, {"prompt": record["prompt"]})
+            for record, text in rendered
+        ],
         sampling,
         args.seed,
         output,
         signature=signature,
         overwrite=args.overwrite,
-        chunk=loop_chunk(config, max(1, args.batch_size // args.n)),
+        chunk=loop.loop_chunk(config, max(1, args.batch_size // args.n)),
         desc="self-generate",
         record_latency=False,
     )
