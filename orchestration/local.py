@@ -4,8 +4,9 @@
     STUDY=toy python -m orchestration.plan paper toy-llama --jobs 2               # the toy study's two lanes
 
 A stage starts once every stage that writes a path it reads has finished; among the stages ready to start,
-the one whose chain of descendants is longest goes first, so the long poles (the search, the sweep, the probe)
-start early. With several lanes each stage gets ``threads`` threads (default: the cores divided by the
+the one whose chain of descendants holds the most estimated work goes first (each stage weighed by its
+A100-hour estimate, :mod:`orchestration.gpu_hours`), so the long poles (the search, the sweep, the probe) start
+early. With several lanes each stage gets ``threads`` threads (default: the cores divided by the
 lanes). The first failure stops new starts; the stages already running finish, and the exit status is the
 failed stage's. Each finished stage prints ``[plan] <module> -> <output>: N s`` for batch logs.
 """
@@ -42,16 +43,23 @@ def build_model(study: Study) -> int:
     return 0
 
 
-def priorities(plan: Plan) -> dict[int, int]:
-    """Per stage (by id), the number of stages on its longest chain of descendants, itself included."""
+def priorities(plan: Plan) -> dict[int, float]:
+    """Per stage (by id), the estimated work on its longest chain of descendants, itself included (each
+    stage's A100-hour estimate as its weight, :mod:`orchestration.gpu_hours`): a list schedule that starts the
+    longest chains first finishes soonest."""
+    from orchestration.gpu_hours import DEFAULT_THROUGHPUT, CostModel, load_throughput
+
+    # The study's rates (the CPU studies': configs/experiments/cpu_throughput.yaml), else the A100's.
+    model = CostModel(plan, load_throughput(REPO_ROOT / (plan.study.throughput or DEFAULT_THROUGHPUT)))
     stages = plan.graph.stages
     children: dict[int, list[Stage]] = {id(s): [] for s in stages}
     for stage in stages:
         for dependency in plan.graph.dependencies(stage):
             children[id(dependency)].append(stage)
-    depth: dict[int, int] = {}
+    depth: dict[int, float] = {}
     for stage in reversed(stages):  # children come later in plan order
-        depth[id(stage)] = 1 + max((depth[id(c)] for c in children[id(stage)]), default=0)
+        own = model.hours(stage) + 1e-6
+        depth[id(stage)] = own + max((depth[id(c)] for c in children[id(stage)]), default=0.0)
     return depth
 
 

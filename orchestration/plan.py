@@ -367,15 +367,14 @@ class Plan:
         from train.recipe import recipe_path
 
         global_batch = (load_yaml(recipe_path(recipe)) or {}).get("global_batch_size")
-        train_words = [w for key, value in s.train.items() for w in (f"--{key}", _word(value))]
         args = [
             ("--recipe", recipe), ("--model", model), ("--model_config", self.model_config), ("--data", data),
             ("--output_dir", output_dir), ("--num_train_epochs", spec.epochs),
             *([("--global_batch_size", global_batch)] if global_batch else []), *steps, *self.seed_args(),
         ]  # fmt: skip
         args += self.held_out_args(output_dir)
-        extra = [*train_words, *s.train_flags]
-        args += [(word, None) for word in extra]
+        # The study's train.sft settings, then TRAIN_FLAGS (later flags win, as on the command line).
+        args += [(f"--{key}", value) for key, value in s.train.items()] + flag_pairs(s.train_flags)
         cost = {
             "kind": "train",
             "dataset": dataset,
@@ -574,10 +573,15 @@ class Plan:
         )
 
 
-def _word(value: Any) -> str:
-    from orchestration.graph import flag_text
-
-    return flag_text(value)
+def flag_pairs(words: list[str]) -> list[tuple[str, Any]]:
+    """Command-line words as ``(flag, value)`` pairs (a flag followed by a flag stands alone)."""
+    pairs: list[tuple[str, Any]] = []
+    for word in words:
+        if word.startswith("--") or not pairs or pairs[-1][1] is not None:
+            pairs.append((word, None))
+        else:
+            pairs[-1] = (pairs[-1][0], word)
+    return pairs
 
 
 # --- the plans: one per experiment script (scripts/<name>.sh), and the whole graph ------------------------

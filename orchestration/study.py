@@ -162,6 +162,12 @@ class Study:
     )
     # The local executor
     jobs: int = _env("JOBS", "stages run side by side by the local executor", 1)
+    throughput: str | None = field(
+        default=None,
+        metadata={
+            "help": "the rates the local executor weighs stages by [configs/experiments/a100_throughput.yaml]"
+        },
+    )
     threads: int | None = _env("THREADS", "threads per stage when several run side by side [cores / jobs]")
 
     def __post_init__(self) -> None:
