@@ -304,7 +304,9 @@ def _probe(args: ProbeArgs, output_dir: Path) -> int:
 
     records = load_records(args.data, hub_config=args.hub_config, split="validation")
     if not 0 <= args.skip_items < args.n_items:
-        raise ConfigError(f"key 'skip_items': expected 0 <= skip_items < n_items ({args.n_items}), got {args.skip_items}")
+        raise ConfigError(
+            f"key 'skip_items': expected 0 <= skip_items < n_items ({args.n_items}), got {args.skip_items}"
+        )
     items = probe_items(sample_records(records, args.n_items, args.seed)[args.skip_items :])
     model = load_model(
         args.model, adapter=args.adapter, dtype=args.dtype, device=args.device, merge_adapter=True

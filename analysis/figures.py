@@ -329,9 +329,11 @@ def figure_probe_recovery(
     for tree in trees:
         layout, model = ResultsLayout(tree), Path(tree).name
         mine = experiments.resolved(model) if len(trees) > 1 else experiments
-        if "figure_7" not in mine.artifacts or not layout.probe("base").is_file():
+        # The unpruned model's own Figure 7 probe where it has one (more items than Figure 3's), else Figure 3's.
+        unpruned = layout.probe("unablated") if layout.probe("unablated").is_file() else layout.probe("base")
+        if "figure_7" not in mine.artifacts or not unpruned.is_file():
             continue
-        rows.append(("base", "Unpruned", probe_accuracy(layout.probe("base"), items), model))
+        rows.append(("base", "Unpruned", probe_accuracy(unpruned, items), model))
         for run in mine.grid("figure_7").runs(mine.recipe):
             if layout.probe(run.name).is_file():
                 role = "recovered" if run.recovery else "pruned"

@@ -1,7 +1,7 @@
 """How many items each finding needs: a power analysis from the results of seeds already run.
 
-    python -m analysis.power --results outputs/real/smollm2-135m-instruct outputs/real-seed1/smollm2-135m-instruct \
-        outputs/real-seed2/smollm2-135m-instruct --experiments configs/experiments/real.yaml --study real
+    python -m analysis.power --results outputs/real/smollm2-135m-instruct,outputs/real-seed1/smollm2-135m-instruct,outputs/real-seed2/smollm2-135m-instruct \
+        --experiments configs/experiments/real.yaml --study real
 
 For each finding of ``analysis.findings``, from each seed's estimate and its bootstrap 95% interval over items:
 the standard error (interval width / 3.92), the per-item standard deviation it implies at the items the seed
@@ -89,6 +89,12 @@ class Row:
             return None  # the effect the finding claims was not seen: no sample size finds it
         return math.ceil(((Z_ALPHA + Z_POWER) * sd / effect) ** 2)
 
+    def power(self, items: int) -> float | None:
+        """The chance that ``items`` items find the seeds' mean effect at their mean SD (two-sided 5%)."""
+        if self.effect <= 0 or self.sd == 0:
+            return None
+        return statistics.NormalDist().cdf(self.effect * math.sqrt(items) / self.sd - Z_ALPHA)
+
 
 def analyse(results: list[str]) -> list[Row]:
     rows = [Row(name, [], [], []) for name in SHORT]
@@ -111,7 +117,10 @@ def render(rows: list[Row], planned: dict[int, int] | None = None) -> str:
         "| finding | effect seen (each seed) | per-item SD | items used | items needed (90% power, 5%): at the "
         "mean effect / at the smallest effect and largest SD |"
     )
-    lines = [head + (" items planned |" if planned else ""), "| --- " * (5 + bool(planned)) + "|"]
+    lines = [
+        head + (" items planned (power at the mean effect) |" if planned else ""),
+        "| --- " * (5 + bool(planned)) + "|",
+    ]
     for index, row in enumerate(rows):
         if not row.estimates:
             continue
@@ -125,7 +134,9 @@ def render(rows: list[Row], planned: dict[int, int] | None = None) -> str:
         items = "/".join(str(n) for n in sorted(set(row.items)))
         cells = [row.finding, f"{row.effect:+.3f} ({seeds})", f"{row.sd:.3f}", items, verdict]
         if planned:
-            cells.append(str(planned.get(index, "")))
+            n = planned.get(index)
+            power = row.power(n) if n else None
+            cells.append(f"{n} ({power:.0%})" if power is not None else str(n or ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -135,7 +146,7 @@ def planned_items(profile: str, experiments: Any) -> dict[int, int]:
     from orchestration.study import load_study
 
     study = load_study(profile, {})
-    probe = experiments.probe_items.get("figure_7") or study.probe_items or 200
+    probe = study.figure_7_probe_items or experiments.probe_items.get("figure_7") or study.probe_items or 200
     critical = study.critical_probe_items or (study.probe_items or 200) // 2
     items = study.items or 1000
     return {0: items, 1: items, 2: items, 3: probe, 4: items, 5: critical}

@@ -605,7 +605,7 @@ def figure7_stages(p: Plan) -> None:
     """Figure 7: the probe of the unpruned model with each layer ablated (ABLATE [all]), then of each run."""
     runs = p.runs("figure_7")
     p.probe("base", p.model, None, p.study.ablate)
-    items = p.experiments.probe_items.get("figure_7") or p.study.probe_items
+    items = p.study.figure_7_probe_items or p.experiments.probe_items.get("figure_7") or p.study.probe_items
     if items and items > p.probe_items():  # more items than Figure 3's probe has: the unpruned model alone
         p.probe("unablated", p.model, None, "none", items=items)
     p.run_grid(runs, after=lambda run, model, adapter: p.probe(run.name, model, adapter, items=items))

@@ -140,6 +140,10 @@ class Study:
     probe_data: str | None = _env("PROBE_DATA", "probe items [EleutherAI/arithmetic arithmetic_1dc]")
     probe_seed: int | None = _env("PROBE_SEED", "the probe's item sample [42]")
     ablate: str = _env("ABLATE", "layers ablated in the unpruned model's probe (Figure 7)", "all")
+    figure_7_probe_items: int | None = _env(
+        "FIGURE7_PROBE_ITEMS",
+        "probe items of Figure 7's runs and its unpruned model [the grid's probe_items]",
+    )
     critical_probe_items: int | None = _env(
         "CRITICAL_PROBE_ITEMS",
         "fresh probe items on which the layer whose ablation drops the probe most (chosen on the probe's own "

@@ -10,6 +10,7 @@
 #   bash scripts/toy_study.sh
 #   SEED=1 bash scripts/toy_study.sh            # another toy model and study seed: outputs/toy-seed1
 #   TOY_SCALE=full bash scripts/toy_study.sh    # the whole paper grid (configs/studies/toy_full.yaml)
+#   TOY_SCALE=small bash scripts/toy_study.sh   # the smallest scale whose findings the tests check
 #   TWIN=real bash scripts/toy_study.sh         # the real-model twin: SmolLM2-135M-Instruct, pretrained
 #                                               # (configs/studies/real.yaml), in outputs/real(-seed<SEED>)
 #   TWIN=real REAL_SCALE=ci bash scripts/toy_study.sh   # its reduced run (the test suite's)
@@ -25,9 +26,10 @@ if [ -z "${STUDY:-}" ]; then
   case "${TWIN:-toy}:${TOY_SCALE:-quick}:${REAL_SCALE:-full}" in
     toy:quick:*) STUDY=toy ;;
     toy:full:*) STUDY=toy_full ;;
+    toy:small:*) STUDY=toy_small ;;
     real:*:full) STUDY=real ;;
     real:*:ci) STUDY=real_ci ;;
-    *) die "TWIN=${TWIN:-toy} TOY_SCALE=${TOY_SCALE:-quick} REAL_SCALE=${REAL_SCALE:-full}: expected TWIN toy or real, TOY_SCALE quick or full, REAL_SCALE full or ci" ;;
+    *) die "TWIN=${TWIN:-toy} TOY_SCALE=${TOY_SCALE:-quick} REAL_SCALE=${REAL_SCALE:-full}: expected TWIN toy or real, TOY_SCALE quick, full or small, REAL_SCALE full or ci" ;;
   esac
 fi
 export STUDY

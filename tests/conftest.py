@@ -31,21 +31,28 @@ def real_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """Tiny random models (8 layers) of Llama, Qwen2, Mistral and Gemma2, saved as HF directories, their
-    tokenizers carrying the paper models' own chat templates (tests/data/chat_templates)."""
+    tokenizers carrying the paper models' own chat templates (tests/data/chat_templates). Built once per run:
+    the pytest-xdist workers share one build (the first builds under a lock, the others wait and read it)."""
     import torch
 
+    from infra.files import output_lock
+
     torch.set_num_threads(2)
-    root = tmp_path_factory.mktemp("tiny_models")
-    paths = {}
-    for arch in ARCHITECTURES:
-        paths[arch] = root / arch
-        spec = TinyModelSpec(
-            arch=arch,
-            num_layers=8,
-            chat_template=real_chat_template(arch),
-            added_tokens=REAL_EXTRA_TOKENS[arch],
-        )
-        build_tiny_model(spec, paths[arch])
+    shared = os.environ.get("PYTEST_XDIST_WORKER") is not None
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if shared else base) / "tiny_models"
+    paths = {arch: root / arch for arch in ARCHITECTURES}
+    with output_lock(root.parent / "tiny_models.lock", root, wait=True):
+        if not (root / "complete").is_file():
+            for arch in ARCHITECTURES:
+                spec = TinyModelSpec(
+                    arch=arch,
+                    num_layers=8,
+                    chat_template=real_chat_template(arch),
+                    added_tokens=REAL_EXTRA_TOKENS[arch],
+                )
+                build_tiny_model(spec, paths[arch])
+            (root / "complete").write_text("built\n")
     return paths
 
 

@@ -229,6 +229,23 @@ def test_figure_7_probes_each_models_method_at_100_items(model, method, tmp_path
     assert {flag(probes[run], "--n_items") for run in probes if run != "base"} == {"100"}
 
 
+def test_the_twins_probes_figure_7_on_its_own_items_and_the_critical_layer_on_fresh_ones(tmp_path):
+    """The real-model twin (configs/studies/real.yaml): Figure 3's probe on 60 items picks the critical layer,
+    measured on the next 300 items; Figure 7's unpruned, pruned and recovered models on 300 items
+    (FIGURE7_PROBE_ITEMS overrides it for one run)."""
+    commands = plan("figures1-4_sweep.sh", "smollm2-135m-instruct", tmp_path, STUDY="real")
+    probes = {Path(flag(c, "--output_dir")).name: c for c in stages(commands, "analysis.arithmetic_probe")}
+    assert (flag(probes["base"], "--n_items"), flag(probes["base"], "--ablate_layers")) == ("60", "all")
+    assert (flag(probes["critical"], "--n_items"), flag(probes["critical"], "--skip_items")) == ("360", "60")
+    for items, env in (("300", {}), ("400", {"FIGURE7_PROBE_ITEMS": "400"})):
+        commands = plan("figure7_arithmetic.sh", "smollm2-135m-instruct", tmp_path, STUDY="real", **env)
+        probes = {
+            Path(flag(c, "--output_dir")).name: c for c in stages(commands, "analysis.arithmetic_probe")
+        }
+        assert set(probes) == {"base", "unablated", "bi-25pct", "bi-25pct-sgr-gsm8k"}
+        assert {flag(probes[run], "--n_items") for run in probes if run != "base"} == {items}
+
+
 GRID_SCRIPTS = {name: artifact for name, artifact in [
     ("table1_pruning.sh", "table_1"), ("table2_recovery.sh", "table_2"), ("table4_lora.sh", "table_4"),
     ("table6_ratios.sh", "table_6"), ("figure14_sgr_vs_sft.sh", "figure_14"), ("figure5_perplexity.sh", "figure_5"),

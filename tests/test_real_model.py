@@ -154,43 +154,60 @@ def test_vllm_in_engine_candidate_equals_an_engine_on_the_pruned_checkpoint(
 
 def test_reduced_real_model_study_runs_every_stage(real_model, tmp_path):
     """``TWIN=real REAL_SCALE=ci bash scripts/toy_study.sh``: the real-model twin through the artifact scripts
-    at reduced scale (8 items, 24 tokens, 3 swept layers): each one-shot method at two amounts, SGR and
-    dataset-response LoRA, classification, the probe over every layer, degeneration and the findings."""
+    at reduced scale (8 items, 24 tokens, 3 swept layers): each one-shot method at 25%, LoRA on GSM8K's training
+    questions with their reference solutions and with the model's own answers, classification, the probe over
+    every layer, the critical layer on fresh items, degeneration and the findings: every finding computed, and
+    (5), which this scale has the power to show, holding. The model is the one the module's fixture built (the
+    checkout's cache, shared)."""
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        "TWIN": "real",
-        "REAL_SCALE": "ci",
-        "OUT": str(out),
-        "LPR_CACHE": str(tmp_path / "cache"),
-    }
+    env = {**os.environ, "TWIN": "real", "REAL_SCALE": "ci", "OUT": str(out)}
     result = subprocess.run(
         ["bash", "scripts/toy_study.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=2400
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "[real_model] " in result.stdout and "is up to date" in result.stdout  # not built a second time
     results = out / CONFIG
     for method in ("reverse", "bi", "angular"):
-        for amount, removed in (("10pct", 3), ("25pct", 8)):
-            run = results / "pruned" / f"{method}-{amount}"
-            plan = json.loads((run / "model" / "plan.json").read_text())
-            assert plan["method"] == method and len(plan["removed_layers"]) == removed
-            assert (run / "eval" / "toy_copy.jsonl").is_file()
-            assert (run / "eval" / "classification" / "toy_choice.jsonl").is_file()
-    for recovery in ("sft-toy", "sgr-toy"):
+        run = results / "pruned" / f"{method}-25pct"
+        plan = json.loads((run / "model" / "plan.json").read_text())
+        assert plan["method"] == method and len(plan["removed_layers"]) == 8
+        assert (run / "eval" / "toy_copy.jsonl").is_file()
+        assert (run / "eval" / "classification" / "toy_choice.jsonl").is_file()
+    # The recovery data are GSM8K's training questions, never the evaluated toy tasks.
+    prompts = [
+        json.loads(line) for line in (results / "data" / "gsm8k.prompts.jsonl").read_text().splitlines()
+    ]
+    assert len(prompts) == 16 and all(
+        p["id"].startswith("gsm8k/") and "####" in p["response"] for p in prompts
+    )
+    for recovery in ("sft-gsm8k", "sgr-gsm8k"):
         run = results / "recovered" / f"bi-25pct-{recovery}"
         assert (run / "train" / "adapter" / "adapter_config.json").is_file(), run
         assert (run / "eval" / "toy_arithmetic.json").is_file(), run
-    assert (results / "probe" / "bi-25pct-sgr-toy" / PROBE_RESULT).is_file()
+    sgr_probe = json.loads((results / "probe" / "bi-25pct-sgr-gsm8k" / PROBE_RESULT).read_text())
+    unpruned = json.loads((results / "probe" / "unablated" / PROBE_RESULT).read_text())
+    assert sgr_probe["n_items"] == unpruned["n_items"] == 24  # Figure 7's own items, more than Figure 3's
     assert len(list((results / "sweep").glob("layer_*.json"))) == 3
     probe = json.loads((results / "probe" / "base" / PROBE_RESULT).read_text())
     assert [entry["layer"] for entry in probe["layers"]] == list(range(30))
     assert probe["prefix_tokens_shared"] > 0 and all(len(e["hits"]) == 16 for e in probe["layers"])
     assert probe["layers"][0]["delta_logprob"] < 0  # the first block matters for the answer digit
+    critical = json.loads((results / "probe" / "critical" / PROBE_RESULT).read_text())
+    assert critical["n_items"] == 16 and len(critical["layers"]) == 1  # the chosen layer, on fresh items
     report = json.loads((results / "artifacts" / "artifacts.json").read_text())
-    assert {"table_1", "table_2", "figure_1", "figure_2", "figure_3", "figure_4", "findings"} <= set(
-        report["built"]
-    ), report["missing"]
+    assert {
+        "table_1",
+        "table_2",
+        "figure_1",
+        "figure_2",
+        "figure_3",
+        "figure_4",
+        "figure_7",
+        "findings",
+    } <= set(report["built"]), report["missing"]
     findings = json.loads((results / "artifacts" / "findings.json").read_text())
-    assert len(findings) == 6 and all(f["holds"] is None or isinstance(f["holds"], bool) for f in findings)
-    assert findings[4]["n_comparisons"] > 0 and findings[5]["layer"] in range(30)
+    assert len(findings) == 6
+    assert [f["estimate"] is not None and f["ci"] is not None for f in findings] == [True] * 6, findings
+    assert findings[4]["holds"] is True, findings[4]  # rep-4 rises in every pruned model's answers
+    assert findings[5]["layer"] == critical["layers"][0]["layer"]
     assert "[toy] done" in result.stdout and "rep-4" in result.stdout  # the findings printed as they came out
