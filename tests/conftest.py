@@ -86,3 +86,26 @@ def model_config_file(tmp_path):
         return path
 
     return write
+
+
+# --- worker balance (tests/helpers/balance.py) -------------------------------------------------------------
+_measured: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    from tests.helpers.balance import balanced_order, known_durations
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    items[:] = balanced_order(items, workers, known_durations())
+
+
+def pytest_runtest_logreport(report) -> None:
+    _measured[report.nodeid] = _measured.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session) -> None:
+    target = os.environ.get("LPR_RECORD_DURATIONS")
+    if target and not hasattr(session.config, "workerinput"):  # the controller sees every worker's reports
+        from tests.helpers.balance import record
+
+        record(_measured, Path(target))

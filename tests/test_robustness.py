@@ -198,16 +198,7 @@ def test_expected_failures_are_one_line(module, tmp_path):
 
 def test_debug_shows_the_traceback_behind_the_one_line(tmp_path):
     """LPR_DEBUG=1 (or --debug) prints the whole traceback above the same one line."""
-    args = [
-        "--model",
-        "/nonexistent/model",
-        "--method",
-        "reverse",
-        "--n",
-        "2",
-        "--output_dir",
-        str(tmp_path / "x"),
-    ]
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in CLI_CASES["layer_pruner.prune"]]
     for extra, env in (([], {"LPR_DEBUG": "1"}), (["--debug"], {})):
         result = subprocess.run(
             [sys.executable, "-m", "layer_pruner.prune", *args, *extra], cwd=REPO_ROOT, capture_output=True,
