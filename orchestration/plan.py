@@ -668,7 +668,9 @@ def load_pair(name: str) -> dict[str, str]:
     path = Path(name) if name.endswith((".yaml", ".yml")) else RELEASED_DIR / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in RELEASED_DIR.glob("*.yaml")))
-        raise PlanError(f"{path}: no such released pair (known: {known})")
+        raise PlanError(
+            f"{path.parent}: no released pair named {path.stem!r} (a pair's name, not a model's; known: {known})"
+        )
     pair = load_yaml(path)
     missing = {"name", "model_config", "parent", "pruned"} - set(pair)
     if missing:

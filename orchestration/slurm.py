@@ -28,6 +28,7 @@ environment: activate the project's environment first. Logs and the submission r
 from __future__ import annotations
 
 import math
+import os
 import re
 import shlex
 import subprocess
@@ -176,14 +177,37 @@ def sbatch_command(
 ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 
 
-def queued_jobs() -> dict[tuple[str, str], str]:
+def slurm_config_found() -> bool:
+    """Whether this machine's SLURM client has a configuration to read (``SLURM_CONF``, the default file, or
+    a configless node's cached copy). Without one, squeue looks the controller up in DNS for about a minute."""
+    paths = [os.environ.get("SLURM_CONF"), "/etc/slurm/slurm.conf", "/run/slurm/conf/slurm.conf"]
+    return any(path and Path(path).is_file() for path in paths)
+
+
+def queued_jobs(dry_run: bool = False) -> dict[tuple[str, str], str]:
     """``(name, comment) -> job id`` of the jobs in the queue that are pending or running (an array's id for
-    its tasks); empty where squeue is missing (a dry run on a machine without SLURM)."""
+    its tasks); empty where squeue is missing. A submission fails where squeue cannot read the queue (it
+    would duplicate queued jobs); a dry run says so and shows every job, and reads no queue on a machine
+    with no SLURM configuration."""
+    if dry_run and not slurm_config_found():
+        print("[slurm] dry run: no SLURM configuration here; every stage is shown", file=sys.stderr)
+        return {}
     try:
-        result = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T|%k"], capture_output=True, text=True)
+        result = subprocess.run(
+            ["squeue", "-h", "-o", "%i|%j|%T|%k"], capture_output=True, text=True, timeout=120
+        )
     except FileNotFoundError:
         return {}
+    except subprocess.TimeoutExpired:
+        result = subprocess.CompletedProcess([], 124, "", "squeue did not answer within 120 s")
     if result.returncode != 0:
+        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
+        if dry_run:
+            print(
+                f"[slurm] dry run: the queue could not be read ({reason}); every stage is shown",
+                file=sys.stderr,
+            )
+            return {}
         raise RuntimeError(f"squeue failed (exit {result.returncode}): {result.stderr.strip()}")
     found: dict[tuple[str, str], str] = {}
     for line in result.stdout.splitlines():
@@ -204,7 +228,7 @@ def plan_jobs(args: SubmitArgs) -> tuple[Path, list[Job], int]:
     name = Path(args.script).stem
     plan = plan_stages(name, args.model_config, load_study())
     results = Path(plan.results)
-    queued = queued_jobs()
+    queued = queued_jobs(args.dry_run)
     jobs = build_jobs(
         plan.graph, args.model_config, results, queued, args.block_size or plan.study.search_block
     )

@@ -1,4 +1,4 @@
-"""The power analysis (analysis/power.py): the per-item SD each seed's interval implies and the items a
+"""The power analysis (orchestration/power.py): the per-item SD each seed's interval implies and the items a
 finding needs, checked against the formula worked by hand."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import math
 
-from analysis import power
 from infra.layout import PROBE_RESULT
+from orchestration import power
 
 
 def seed_tree(root, estimates, items=100, probe_items=300, critical_items=300):

@@ -197,6 +197,34 @@ def dry_run(
     return [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("sbatch")]
 
 
+def test_an_unreadable_queue_is_named_by_a_dry_run_and_stops_a_submission(tmp_path):
+    """A login node whose SLURM client has no configuration (squeue exits 1): the dry run shows every job and
+    says the queue was not read; a submission stops, since it could duplicate queued jobs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    squeue = bin_dir / "squeue"
+    squeue.write_text(
+        "#!/bin/sh\necho 'squeue: fatal: Could not establish a configuration source' >&2\nexit 1\n"
+    )
+    squeue.chmod(0o755)
+    config = tmp_path / "slurm.conf"
+    config.write_text("ClusterName=unreachable\n")
+    env = {
+        **os.environ,
+        "OUT": str(tmp_path / "out"),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "SLURM_CONF": str(config),
+    }
+    args = ["bash", "scripts/slurm/submit.sh", "scripts/table1_pruning.sh", "llama-3.1-8b-instruct"]
+    dry = subprocess.run([*args, "--dry_run"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert "the queue could not be read (squeue: fatal: Could not establish" in dry.stderr
+    assert sum(line.startswith("sbatch") for line in dry.stdout.splitlines()) > 1
+    real = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert real.returncode != 0 and "squeue failed (exit 1)" in real.stderr, real.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("submission-*.json"))
+
+
 def option(line: list[str], name: str) -> str | None:
     return next((arg.split("=", 1)[1] for arg in line if arg.startswith(f"--{name}=")), None)
 

@@ -163,3 +163,23 @@ def test_toy_model_rebuilds_bit_identically_with_its_final_loss(tmp_path):
     assert manifest["recipe"]["seed"] == 0 and manifest["recipe"]["steps"] == 6
     # The saved model carries the toy template, which every stage renders its prompts with.
     assert (tmp_path / "a" / "chat_template.jinja").read_text() == toy_model.TOY_CHAT_TEMPLATE
+
+
+def test_the_shipped_toy_model_is_the_default_recipes_and_is_copied_not_trained(tmp_path, capsys):
+    """The shipped model (infra/study_models/toy_llama) is what the default recipe (seed 0) trains: a recipe
+    change without a new model fails here. Asked for, it is copied byte for byte; another seed is not it."""
+    from infra.study_models import toy_model
+
+    shipped = json.loads((toy_model.SHIPPED_MODEL / "toy.json").read_text())
+    assert shipped["recipe"] == toy_model.recipe_key(toy_model.ToyModelArgs())
+    assert shipped["final_loss"] < 0.3 and shipped["recipe"]["steps"] == 3000
+    assert toy_model.shipped_model(toy_model.ToyModelArgs(seed=1)) is None
+    assert toy_model.shipped_model(toy_model.ToyModelArgs(steps=300)) is None
+    out = tmp_path / "toy-llama"
+    assert toy_model.main(["--output_dir", str(out), "--data_dir", str(tmp_path / "data")]) == 0
+    assert "the shipped model of this recipe" in capsys.readouterr().out
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "toy.json"):
+        assert (out / name).read_bytes() == (toy_model.SHIPPED_MODEL / name).read_bytes(), name
+    assert (tmp_path / "data" / "toy_arithmetic.jsonl").is_file()
+    assert toy_model.main(["--output_dir", str(out), "--data_dir", str(tmp_path / "data")]) == 0
+    assert "is up to date" in capsys.readouterr().out

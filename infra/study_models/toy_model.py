@@ -2,13 +2,17 @@
 
     python -m infra.study_models.toy_model                                  # builds .cache/models/toy-llama (cached)
     python -m infra.study_models.toy_model --steps 300 --output_dir /tmp/toy  # a quicker, weaker one
+    python -m infra.study_models.toy_model --force                          # trains it here (about 400 s)
 
 Training text: chat conversations (the model's chat template, the eval prompts of configs/prompts) for the
 three toy tasks, answered in the model's own style, raw few-shot blocks in the arithmetic probe's
 "Question: ... / Answer: ..." format, and raw passages written twice (trained on the repeat, they teach
 copying from the context early). Texts are packed best-fit into blocks. The tokenizer splits digits.
 Deterministic given the seed: a rebuild on one machine gives the same weights, byte for byte; rebuilt only
-when the recipe changes (``toy.json`` records it, with the final loss). Also writes the toy tasks' items to
+when the recipe changes (``toy.json`` records it, with the final loss). The default recipe's model (seed 0)
+ships with the repository (``infra/study_models/toy_llama``, as this module trained it on 2 CPU cores) and is
+copied instead of trained, so that every machine starts the toy study from the same weights; ``--force``
+trains it here, and another seed or recipe is always trained. Also writes the toy tasks' items to
 ``<cache>/toy/data`` (the classification items rendered with the model's chat template) and an instruction
 set for recovery fine-tuning (``toy_instructions.jsonl``, Alpaca schema, dataset-style answers); none of
 them depends on the model's seed.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.config import parse_cli
 from infra.files import atomic_directory, atomic_write_json, atomic_write_jsonl
-from infra.paths import cache_dir
+from infra.paths import REPO_ROOT, cache_dir
 from infra.progress import progress as progress_bar
 from infra.study_models.tiny_models import (
     CHAT_TEMPLATES,
@@ -200,13 +205,36 @@ def build_toy_tokenizer(spec: ModelSpec, vocab_size: int = ToyModelArgs.vocab_si
     return tokenizer
 
 
+SHIPPED_MODEL = Path(__file__).parent / "toy_llama"
+
+
+def shipped_model(args: ToyModelArgs) -> Path | None:
+    """The shipped model when it is the one ``args`` would train (same recipe, seed included), else None."""
+    stamp = SHIPPED_MODEL / "toy.json"
+    if stamp.is_file() and json.loads(stamp.read_text()).get("recipe") == recipe_key(args):
+        return SHIPPED_MODEL
+    return None
+
+
 def build_toy_model(args: ToyModelArgs) -> Path:
-    """The toy model (trained unless an up-to-date one is there) and the toy data that goes with it."""
+    """The toy model (copied when shipped, trained unless an up-to-date one is there) and the toy data that
+    goes with it."""
     output_dir = Path(args.output_dir or cache_dir() / "models" / "toy-llama")
     data_dir = Path(args.data_dir or cache_dir() / "toy" / "data")
     stamp = output_dir / "toy.json"
+    shipped = None if args.force else shipped_model(args)
     if not args.force and stamp.is_file() and json.loads(stamp.read_text()).get("recipe") == recipe_key(args):
         print(f"[toy] {output_dir} is up to date")
+    elif shipped is not None:
+        with atomic_directory(output_dir, overwrite=True) as temporary:
+            for file in sorted(shipped.iterdir()):
+                if file.suffix in {".json", ".jinja", ".safetensors"}:
+                    shutil.copy2(file, temporary / file.name)
+        seconds = json.loads((shipped / "toy.json").read_text())["seconds"]
+        print(
+            f"[toy] {output_dir}: the shipped model of this recipe ({shipped.relative_to(REPO_ROOT)}, trained in "
+            f"{seconds:.0f} s on 2 CPU cores); --force trains it here"
+        )
     else:
         train_toy_model(args, output_dir)
     write_toy_data(data_dir, output_dir)

@@ -34,6 +34,17 @@ def greedy_with_logprobs(backend, prompts: list[str], max_tokens: int) -> list[d
     return results
 
 
+def same_greedy(first: list[dict], second: list[dict], tolerance: float) -> bool:
+    """The same greedy tokens for every prompt, their log-probabilities within ``tolerance``: CPU kernels may
+    sum in another order from one call to the next (about 1e-7 in float32); a layer left out moves them by
+    far more than 1e-3."""
+    return len(first) == len(second) and all(
+        a["tokens"] == b["tokens"]
+        and max((abs(x - y) for x, y in zip(a["logprobs"], b["logprobs"])), default=0.0) <= tolerance
+        for a, b in zip(first, second)
+    )
+
+
 def run_candidates(job: dict) -> dict:
     from infra.generation import VLLMBackend
 

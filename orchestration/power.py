@@ -1,6 +1,6 @@
 """How many items each finding needs: a power analysis from the results of seeds already run.
 
-    python -m analysis.power --results outputs/real/smollm2-135m-instruct,outputs/real-seed1/smollm2-135m-instruct,outputs/real-seed2/smollm2-135m-instruct \
+    python -m orchestration.power --results outputs/real/smollm2-135m-instruct,outputs/real-seed1/smollm2-135m-instruct,outputs/real-seed2/smollm2-135m-instruct \
         --experiments configs/experiments/real.yaml --study real
 
 For each finding of ``analysis.findings``, from each seed's estimate and its bootstrap 95% interval over items:
@@ -23,6 +23,7 @@ from typing import Any
 from infra.config import parse_cli, run_cli
 from infra.files import load_jsonl, read_json
 from infra.layout import ResultsLayout
+from orchestration.study import load_study
 
 Z_ALPHA, Z_POWER = 1.959964, 1.281552  # 5% two-sided, 90% power
 SHORT = ("(1) classification - generative retention", "(2) SGR - SFT", "(3) SGR - pruned", "(4) probe drop, pruned",
@@ -143,8 +144,6 @@ def render(rows: list[Row], planned: dict[int, int] | None = None) -> str:
 
 def planned_items(profile: str, experiments: Any) -> dict[int, int]:
     """The items each finding rests on under a study profile."""
-    from orchestration.study import load_study
-
     study = load_study(profile, {})
     probe = study.figure_7_probe_items or experiments.probe_items.get("figure_7") or study.probe_items or 200
     critical = study.critical_probe_items or (study.probe_items or 200) // 2
