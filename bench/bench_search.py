@@ -1,7 +1,8 @@
 """The iterative search on the real SmolLM2-135M-Instruct (30 layers), both ways, side by side in one run:
 
-    python bench/bench_search.py                            # about 15 minutes on 2 cores
-    python bench/bench_search.py --repeats 2 --engines      # also one vLLM engine per candidate against blocks
+    python bench/bench_search.py --repeats 1 --items 1 --max_new_tokens 8     # about 22 minutes on 2 cores
+    python bench/bench_search.py --repeats 2 --engines --block 2 --skip_searches   # engines only
+    python bench/bench_search.py             # the defaults: 2 repeats of 4 items, 16 tokens (many times longer)
 
 1. one search per pruning amount (2 layers, 10%, 15% and 25%: 2, 3, 5 and 8 steps, each from scratch, as the
    grid planned it before) against one 8-step search whose order every amount takes a prefix of; candidates
@@ -110,32 +111,40 @@ def main() -> None:
         "--engines", action="store_true", help="also vLLM: one engine per candidate vs a block"
     )
     parser.add_argument("--block", type=int, default=4, help="candidates of the engine comparison")
+    parser.add_argument(
+        "--skip_searches", action="store_true", help="only the engine comparison (with --engines)"
+    )
     args = parser.parse_args()
+    if args.skip_searches and not args.engines:
+        parser.error("--skip_searches leaves nothing to run without --engines")
     from infra.study_models.real_model import ensure_real_model
 
     model = str(ensure_real_model())
     with tempfile.TemporaryDirectory() as directory:
         work = Path(directory)
-        result = searches(model, work, args)
-        mean_apart, mean_shared = statistics.mean(result["apart_s"]), statistics.mean(result["shared_s"])
-        print(f"one search per amount: {', '.join(f'{s:.0f}' for s in result['apart_s'])} s")
-        print(f"one shared search:     {', '.join(f'{s:.0f}' for s in result['shared_s'])} s")
-        print(f"ratio apart / shared: {mean_apart / mean_shared:.2f}")
-        for amount in AMOUNTS:
-            print(f"  {amount}: apart {result['apart'][amount]}, shared prefix {result['shared'][amount]}")
-        if result["apart"] != result["shared"]:
-            raise SystemExit("the amounts' layers differ between the two ways")
-        print("the layers of every amount are the shared search's prefix")
+        if not args.skip_searches:
+            report_searches(searches(model, work, args))
         if args.engines:
-            timing = engines(model, work, args)
-            print(
-                f"{args.block} candidates in one engine: {', '.join(f'{s:.0f}' for s in timing['block_s'])} s"
-            )
-            print(
-                f"{args.block} candidates, an engine each: {', '.join(f'{s:.0f}' for s in timing['single_s'])} s"
-            )
-            ratio = statistics.mean(timing["single_s"]) / statistics.mean(timing["block_s"])
-            print(f"ratio engine per candidate / block: {ratio:.2f}")
+            report_engines(engines(model, work, args), args)
+
+
+def report_searches(result: dict[str, object]) -> None:
+    mean_apart, mean_shared = statistics.mean(result["apart_s"]), statistics.mean(result["shared_s"])
+    print(f"one search per amount: {', '.join(f'{s:.0f}' for s in result['apart_s'])} s")
+    print(f"one shared search:     {', '.join(f'{s:.0f}' for s in result['shared_s'])} s")
+    print(f"ratio apart / shared: {mean_apart / mean_shared:.2f}")
+    for amount in AMOUNTS:
+        print(f"  {amount}: apart {result['apart'][amount]}, shared prefix {result['shared'][amount]}")
+    if result["apart"] != result["shared"]:
+        raise SystemExit("the amounts' layers differ between the two ways")
+    print("the layers of every amount are the shared search's prefix")
+
+
+def report_engines(timing: dict[str, list[float]], args: argparse.Namespace) -> None:
+    print(f"{args.block} candidates in one engine: {', '.join(f'{s:.0f}' for s in timing['block_s'])} s")
+    print(f"{args.block} candidates, an engine each: {', '.join(f'{s:.0f}' for s in timing['single_s'])} s")
+    ratio = statistics.mean(timing["single_s"]) / statistics.mean(timing["block_s"])
+    print(f"ratio engine per candidate / block: {ratio:.2f}")
 
 
 if __name__ == "__main__":
