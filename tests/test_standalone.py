@@ -221,7 +221,9 @@ def test_errors_keep_their_reason(tmp_path):
 
 
 def test_missing_model_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("LPR_DEBUG", raising=False)
+    # --debug sets LPR_DEBUG in this process (so a stage's own subprocesses see it); setenv, unlike delenv of an
+    # unset variable, has it removed again after the test, so no later test in this worker sees it.
+    monkeypatch.setenv("LPR_DEBUG", "0")
     missing = str(tmp_path / "run" / "model")
     args = [
         "--model",
