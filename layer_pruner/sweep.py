@@ -84,10 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             "layers": finished,
         },
     )
-    # Complete (a manifest) once the baseline and every layer the sweep covers are scored, however many jobs
-    # that took.
+    # Complete (a manifest) once the baseline and every layer the sweep covers (``--layers``, else every layer)
+    # are scored, however many jobs that took. A plan over more layers than a manifest's run sees the missing
+    # layer files and runs the sweep again (orchestration/plan.py).
     first = 0 if args.include_first else 1
-    covered = all(layer_name(layer) in finished for layer in range(first, num_layers))
+    wanted = args.layers or range(first, num_layers)
+    covered = all(layer_name(layer) in finished for layer in wanted)
     if covered and baseline.exists():
         Manifest("layer_pruner.sweep", config=args, seeds={"seed": args.seed}).write(output_dir)
     print(f"[sweep] {len(finished)} layers scored in {output_dir}")

@@ -15,7 +15,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python_bin" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
 fi
-if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"; then
   echo "[setup] installing ${TORCH_SPEC:-torch==2.13.0}"
   "$venv/bin/python" -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 fi
@@ -39,7 +39,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 # NLTK's punkt_tab (English) for the degeneration measures, into the environment (fetched from the package
 # index once, when it is nowhere here), so that nothing after setup reaches the network for it.
-(cd "$repo_root" && "$venv/bin/python" -m infra.nltk_data > /dev/null)
+# Where infra/nltk_data.py puts it when it is there already, without starting Python (this file is sourced
+# before every study and test run).
+if [ ! -f "$venv/nltk_data/tokenizers/punkt_tab/english/abbrev_types.txt" ]; then
+  (cd "$repo_root" && "$venv/bin/python" -m infra.nltk_data > /dev/null)
+fi
 # The code sandbox (eval/sandbox.py) isolates programs with bubblewrap; without it, it falls back to an
 # in-process guard and says so.
 if ! command -v bwrap >/dev/null 2>&1; then

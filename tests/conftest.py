@@ -8,6 +8,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# vLLM's CPU build binds an engine's threads to the cores it picks, on 2 cores always the first one: the two
+# test workers' engines would share one core and leave the other idle.
+os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
 
 from pathlib import Path  # noqa: E402
 

@@ -177,47 +177,39 @@ def _flag(words: list[str], name: str) -> str | None:
 
 
 def plan_hub_repositories(model: str, out) -> set[tuple[str, str | None]]:
-    """Read from the printed plans of every script (not from the prefetch code): every hub dataset a stage
-    names, and the registry's datasets of the tasks the evaluations and the search score."""
+    """Read from the printed plan of ``scripts/paper.sh`` (not from the prefetch code): every hub dataset a
+    stage names, and the registry's datasets of the tasks the evaluations and the search score. paper.sh is the
+    whole graph, which holds every artifact script's stages with the same commands
+    (tests/test_plan.py::test_the_whole_graph_plans_each_output_once_and_holds_every_scripts_stages)."""
     from eval.classification import PAPER_TASKS
     from infra.task_registry import registry
     from orchestration.prefetch import lm_eval_items
 
     found: set[tuple[str, str | None]] = set()
-    for script in (REPO_ROOT / "scripts").glob("*.sh"):
-        text = script.read_text()
-        if "exec python -m orchestration.plan" not in text:
-            continue
-        result = subprocess.run(
-            ["bash", str(script), model], cwd=REPO_ROOT, env={**os.environ, "PLAN": "1", "OUT": str(out)},
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if result.returncode != 0:
-            # an artifact the paper shows for other models only, or the released pair (named by a pair)
-            assert any(
-                why in result.stderr
-                for why in ("has no runs for", "no upper bound", "no released pair named")
-            ), result.stderr
-            continue
-        for line in result.stdout.splitlines():
-            words = shlex.split(line)
-            flag = functools.partial(_flag, words)
-            if (
-                "self_generate.prepare" in words
-                and "/" in flag("--dataset")
-                and not flag("--dataset").endswith(".jsonl")
-            ):
-                found.add((flag("--dataset"), flag("--hub_config")))
-            if "--calibration" in words:
-                found.add((flag("--calibration"), "main"))
-            if "analysis.arithmetic_probe" in words and flag("--data") is None:
-                found.add(("EleutherAI/arithmetic", "arithmetic_1dc"))
-            for task in (flag("--tasks") or "").split(","):
-                if task and "eval.classification" not in words:
-                    spec = registry().spec(task)
-                    found.add((spec.source, spec.hub_config))
-            if "eval.classification" in words:
-                found |= {(i.repo, i.config) for i in lm_eval_items(tuple(PAPER_TASKS), None)}
+    result = subprocess.run(
+        ["bash", "scripts/paper.sh", model], cwd=REPO_ROOT, env={**os.environ, "PLAN": "1", "OUT": str(out)},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for line in result.stdout.splitlines():
+        words = shlex.split(line)
+        flag = functools.partial(_flag, words)
+        if (
+            "self_generate.prepare" in words
+            and "/" in flag("--dataset")
+            and not flag("--dataset").endswith(".jsonl")
+        ):
+            found.add((flag("--dataset"), flag("--hub_config")))
+        if "--calibration" in words:
+            found.add((flag("--calibration"), "main"))
+        if "analysis.arithmetic_probe" in words and flag("--data") is None:
+            found.add(("EleutherAI/arithmetic", "arithmetic_1dc"))
+        for task in (flag("--tasks") or "").split(","):
+            if task and "eval.classification" not in words:
+                spec = registry().spec(task)
+                found.add((spec.source, spec.hub_config))
+        if "eval.classification" in words:
+            found |= {(i.repo, i.config) for i in lm_eval_items(tuple(PAPER_TASKS), None)}
     return found
 
 

@@ -323,6 +323,20 @@ def test_sweep_covers_layers_one_to_l_minus_one(model, tmp_path):
     assert [flag(c, "--layers") for c in stages(part, "layer_pruner.sweep")] == ["3,7"]
 
 
+def test_a_sweep_over_some_layers_is_complete_for_those_and_runs_again_for_more(tmp_path):
+    """A finished sweep of SWEEP_LAYERS (manifest written, those layers scored) is skipped by a plan of the
+    same layers and planned again by a plan of more layers, over all of them (the scored ones are kept)."""
+    sweep = tmp_path / "gemma-2-2b-it" / "sweep"
+    sweep.mkdir(parents=True)
+    (sweep / "manifest.json").write_text("{}")
+    for layer in (3, 7):
+        (sweep / f"layer_{layer:03d}.json").write_text("{}")
+    same = plan("figures1-4_sweep.sh", "gemma-2-2b-it", tmp_path, SWEEP_LAYERS="3,7")
+    assert not stages(same, "layer_pruner.sweep") and ["[skip]", str(sweep)] in same
+    more = plan("figures1-4_sweep.sh", "gemma-2-2b-it", tmp_path, SWEEP_LAYERS="3,7,9")
+    assert [flag(c, "--layers") for c in stages(more, "layer_pruner.sweep")] == ["3,7,9"]
+
+
 def test_plan_marks_complete_stages_as_skipped(tmp_path):
     results = tmp_path / "llama-3.1-8b-instruct"
     (results / "pruned" / "bi-25pct" / "model").mkdir(parents=True)

@@ -412,9 +412,12 @@ def test_sweep_cli_scores_each_layer(tiny_models, real_data, tmp_path):
     assert sweep.main(common + ["--layer", "3"]) == 0  # an array task
     assert sorted(p.name for p in (tmp_path / "sweep").glob("layer_*.json")) == ["layer_003.json"]
     assert not (tmp_path / "sweep" / "baseline.json").exists()  # array tasks score only their layer
-    assert sweep.main(common + ["--layers", "1,2"]) == 0  # some layers: the baseline too, not complete yet
+    assert sweep.main(common + ["--layers", "1,2"]) == 0  # some layers: the baseline too
     assert (tmp_path / "sweep" / "baseline.json").is_file()
-    assert not (tmp_path / "sweep" / "manifest.json").exists()
+    assert (tmp_path / "sweep" / "manifest.json").is_file()  # complete for the layers it was asked for
+    (tmp_path / "sweep" / "manifest.json").unlink()
+    assert sweep.main(common + ["--layers", "1,2,4"]) == 0  # a layer left to score: written once it is
+    assert (tmp_path / "sweep" / "manifest.json").is_file()
     assert sweep.main(common + ["--layers", ",".join(map(str, range(1, 8)))]) == 0  # the script's call
     assert (tmp_path / "sweep" / "manifest.json").is_file()
     assert sweep.main(common) == 0

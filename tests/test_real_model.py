@@ -149,6 +149,8 @@ def test_vllm_in_engine_candidate_equals_an_engine_on_the_pruned_checkpoint(
     for candidate, checkpoint in zip(result["in_engine"], result["pruned_checkpoint"]):
         assert candidate["tokens"] == checkpoint["tokens"]
         assert max(abs(a - b) for a, b in zip(candidate["logprobs"], checkpoint["logprobs"])) <= 1e-4
+    # The candidate really differs from the whole model, and the whole model is back afterwards.
+    assert result["in_engine"] != result["full_before"]
     assert same_greedy(result["full_after"], result["full_before"], 1e-4)  # the whole model restored
 
 
@@ -177,7 +179,7 @@ def test_reduced_real_model_study_runs_every_stage(real_model, tmp_path):
     prompts = [
         json.loads(line) for line in (results / "data" / "gsm8k.prompts.jsonl").read_text().splitlines()
     ]
-    assert len(prompts) == 16 and all(
+    assert len(prompts) == 8 and all(
         p["id"].startswith("gsm8k/") and "####" in p["response"] for p in prompts
     )
     for recovery in ("sft-gsm8k", "sgr-gsm8k"):
