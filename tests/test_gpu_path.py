@@ -214,14 +214,19 @@ def plan_hub_repositories(model: str, out) -> set[tuple[str, str | None]]:
 
 
 @pytest.mark.parametrize("model", PAPER_MODELS)
-def test_the_prefetch_list_covers_every_hub_repository_of_every_script_and_the_registry(model, tmp_path):
+def test_the_prefetch_list_covers_every_hub_repository_of_every_script_and_the_registry(
+    model, tmp_path, capsys, monkeypatch
+):
     from infra.task_registry import registry
+    from orchestration import prefetch
 
-    result = run([sys.executable, "-m", "orchestration.prefetch", "--model_config", model, "--list"])
-    assert result.returncode == 0, result.stderr
+    # In this process: lm-eval's task index (about 11 s to build) is built once for every model's case.
+    monkeypatch.delenv("STUDY", raising=False)
+    assert prefetch.main(["--model_config", model, "--list"]) == 0
+    result = capsys.readouterr()
     listed = {
         tuple(line.split(" ", 2)[1:]) if line.count(" ") == 2 else (line.split()[1], None)
-        for line in result.stdout.splitlines()
+        for line in result.out.splitlines()
     }
     listed = {(repo, config) for repo, *rest in listed for config in [rest[0] if rest else None]}
     needed = plan_hub_repositories(model, tmp_path)
@@ -231,5 +236,5 @@ def test_the_prefetch_list_covers_every_hub_repository_of_every_script_and_the_r
     from infra.model_spec import load_model_spec
 
     spec = load_model_spec(model)
-    assert f"model {spec.hub_id}" in result.stdout.splitlines()
-    assert ("is gated" in result.stderr) == spec.gated
+    assert f"model {spec.hub_id}" in result.out.splitlines()
+    assert ("is gated" in result.err) == spec.gated

@@ -86,12 +86,12 @@ def test_its_stop_tokens_are_accepted_including_the_unknown_token(real_model):
 
 def test_greedy_evaluation_equals_plain_transformers_generate(real_model, real_data, tmp_path):
     out = tmp_path / "eval"
-    args = ["--model", str(real_model), "--model_config", CONFIG, "--tasks", "gsm8k", "--limit", "3"]
+    args = ["--model", str(real_model), "--model_config", CONFIG, "--tasks", "gsm8k", "--limit", "2"]
     args += ["--data", f"gsm8k={real_data / 'gsm8k' / 'test.jsonl.gz'}", "--temperature", "0"]
-    args += ["--max_new_tokens", "48", "--batch_size", "1", "--backend", "hf", "--output_dir", str(out)]
+    args += ["--max_new_tokens", "32", "--batch_size", "1", "--backend", "hf", "--output_dir", str(out)]
     assert generative.main(args) == 0
     records = [json.loads(line) for line in (out / "gsm8k.jsonl").read_text().splitlines()]
-    assert len(records) == 3
+    assert len(records) == 2
 
     model = load_model(str(real_model), dtype="float32", device="cpu")
     tokenizer = load_tokenizer(str(real_model))
@@ -104,7 +104,7 @@ def test_greedy_evaluation_equals_plain_transformers_generate(real_model, real_d
                 ids,
                 attention_mask=torch.ones_like(ids),
                 do_sample=False,
-                max_new_tokens=48,
+                max_new_tokens=32,
                 eos_token_id=[0, 2],
             )
         new = output[0, ids.shape[1] :].tolist()
@@ -143,6 +143,9 @@ def test_vllm_in_engine_candidate_equals_an_engine_on_the_pruned_checkpoint(
         "prompts": ["Question: What is 3 + 4?\nAnswer:", "def add(a, b):\n"],
         "max_tokens": 8,
         "max_model_len": 256,
+        # Compiling the 28-layer checkpoint's engine takes about 65 s of CPU here; the compiled engine against
+        # in-engine candidates is checked on the tiny Qwen2 and Gemma-2 (tests/test_vllm.py).
+        "pruned_eager": True,
     }
     result = run_job(job, tmp_path)
     assert result["num_layers"] == 30

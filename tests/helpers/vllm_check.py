@@ -6,7 +6,8 @@ created under ``if __name__ == "__main__":``.
 Jobs (``"kind"``):
 - ``candidates``: one engine started with in-engine candidates on ``model``: greedy tokens and their
   log-probabilities for ``prompts`` with every layer, with ``removed`` skipped inside the engine, and with
-  every layer again; then an engine on the ``pruned`` checkpoint, the same prompts.
+  every layer again; then an engine on the ``pruned`` checkpoint (compiled, as an evaluation starts it;
+  uncompiled with ``"pruned_eager": true``), the same prompts.
 - ``backend``: :class:`infra.generation.VLLMBackend` on ``model`` (optionally ``adapter``): each
   ``requests`` entry ({"sampling": {...}, "seeds": [...]}) generated, the completions as records.
 """
@@ -56,7 +57,12 @@ def run_candidates(job: dict) -> dict:
     result["full_after"] = greedy_with_logprobs(full, job["prompts"], job["max_tokens"])
     del full
     gc.collect()
-    pruned = VLLMBackend(job["pruned"], dtype="float32", max_model_len=job["max_model_len"])
+    pruned = VLLMBackend(
+        job["pruned"],
+        dtype="float32",
+        max_model_len=job["max_model_len"],
+        enforce_eager=job.get("pruned_eager", False),
+    )
     result["pruned_checkpoint"] = greedy_with_logprobs(pruned, job["prompts"], job["max_tokens"])
     return result
 
