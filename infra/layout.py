@@ -30,6 +30,7 @@ results) are the functions and constants below; the stages and the tables ask th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from infra.experiments import Run, parse_run_name
@@ -48,6 +49,11 @@ SEARCH_ORDER = "order.json"
 def layer_name(layer: int) -> str:
     """A sweep's or a search step's file stem for one removed layer: ``layer_007``."""
     return f"layer_{layer:03d}"
+
+
+def unscored_layers(directory: str | Path, layers: Iterable[int]) -> list[int]:
+    """Of ``layers``, those without their ``layer_XXX.json`` in a sweep's ``directory``."""
+    return [layer for layer in layers if not (Path(directory) / f"{layer_name(layer)}.json").is_file()]
 
 
 def step_name(step: int) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from infra.config import ConfigError, parse_cli, report_error
 from infra.files import atomic_write_json, read_json
-from infra.layout import BASELINE, SWEEP_SETTINGS, SWEEP_SUMMARY, layer_name, layer_of
+from infra.layout import BASELINE, SWEEP_SETTINGS, SWEEP_SUMMARY, layer_of, unscored_layers
 from infra.manifest import Manifest
 from infra.resume import check_resume
 from layer_pruner.search import CandidateScoring
@@ -88,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     # are scored, however many jobs that took. A plan over more layers than a manifest's run sees the missing
     # layer files and runs the sweep again (orchestration/plan.py).
     first = 0 if args.include_first else 1
-    wanted = args.layers or range(first, num_layers)
-    covered = all(layer_name(layer) in finished for layer in wanted)
-    if covered and baseline.exists():
+    if not unscored_layers(output_dir, args.layers or range(first, num_layers)) and baseline.exists():
         Manifest("layer_pruner.sweep", config=args, seeds={"seed": args.seed}).write(output_dir)
     print(f"[sweep] {len(finished)} layers scored in {output_dir}")
     return 0

@@ -26,7 +26,7 @@ from typing import Any
 
 from infra.config import ConfigError, load_yaml
 from infra.experiments import Experiments, Run, load_experiments
-from infra.layout import PROBE_RESULT, ResultsLayout, layer_name
+from infra.layout import PROBE_RESULT, ResultsLayout, unscored_layers
 from infra.model_spec import load_model_spec
 from infra.paths import REPO_ROOT
 from infra.task_registry import registry
@@ -506,7 +506,7 @@ class Plan:
         target = self.layout.sweep_dir
         # Complete when its manifest is there and each of these layers is scored (a sweep over fewer layers
         # wrote the manifest).
-        scored = all((REPO_ROOT / target / f"{layer_name(layer)}.json").is_file() for layer in layers)
+        scored = not unscored_layers(REPO_ROOT / target, layers)
         if not self.pending(target, self.layout.done(target) and scored):
             return
         items = s.n_items

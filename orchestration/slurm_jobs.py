@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.layout import BASELINE, layer_name
+from infra.layout import BASELINE, unscored_layers
 from infra.paths import REPO_ROOT
 from orchestration.graph import Graph, Stage, overlaps
 
@@ -87,7 +87,7 @@ def _label(path: str, results: Path) -> str:
 def sweep_jobs(stage: Stage, name: str) -> list[Job]:
     """A sweep over its layers: one array task per layer not yet scored, then the collecting run."""
     output_dir = REPO_ROOT / stage.output
-    missing = [layer for layer in stage.layers if not (output_dir / f"{layer_name(layer)}.json").is_file()]
+    missing = unscored_layers(output_dir, stage.layers)
     jobs = []
     if missing:
         jobs.append(
